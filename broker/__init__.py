@@ -1,0 +1,1 @@
+"""Stream processors that turn agency notifications into work for people."""

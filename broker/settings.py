@@ -1,0 +1,27 @@
+"""One frozen settings object, read once at each entry point and passed down."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be set from the environment with the `MASH_` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    registry_url: str = Field("http://127.0.0.1:8081/apis/ccompat/v7", description="Confluent-compatible API")
+    topic_prefix: str = Field("mash", description="prefix of every topic name, so runs can sit side by side")
+    profile: str = Field("local", description="topic profile: local (replication 1) or production")
+    identity_secret: SecretStr = Field(
+        SecretStr("local-development-only-secret"), description="HMAC key for demographic identity keys"
+    )
+    worker_id: str = Field("mash-worker", description="faust application id (consumer group)")
+    worker_data_dir: str = Field(".local/worker", description="faust table store directory")
+    worker_web_port: int = Field(6066, description="faust web port")
+    table_store: str = Field("rocksdb://", description="faust table store URL")
+    log_json: bool = Field(False, description="render logs as JSON lines")

@@ -1,0 +1,1 @@
+"""Readers of the routed topics: worklists, school feed, triage agenda, operations."""

@@ -1,0 +1,1 @@
+"""Agency-side publishing: the async SDK, the CLI and the synthetic generator."""

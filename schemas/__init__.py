@@ -1,0 +1,1 @@
+"""The Avro contracts: pydantic models, the generated .avsc files, and the registry serde."""

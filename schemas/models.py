@@ -1,0 +1,846 @@
+"""The contracts, as pydantic models. The `.avsc` files in `schemas/avro/` are generated from these.
+
+Every field carries a description (it becomes the Avro `doc`). Every enum has an `UNKNOWN` symbol that is
+the Avro enum default, so a reader on an older version maps a newer symbol to `UNKNOWN` instead of failing;
+intake refuses `UNKNOWN` where a real value is needed. Instants must carry a UTC offset and are stored as UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Action",
+    "AdultRole",
+    "AdultSubject",
+    "AgencyType",
+    "AuditEvent",
+    "AuditRecord",
+    "ChildSubject",
+    "CumulativeConcernAlert",
+    "DeadLetter",
+    "DvTriageItem",
+    "EmergencyDutyAlert",
+    "EncompassAcknowledgement",
+    "EncompassNotice",
+    "Envelope",
+    "FrontDoorDecision",
+    "FrontDoorReferral",
+    "HealthSafeguardingNotification",
+    "MaracReferral",
+    "PoliceChildConcern",
+    "PoliceDomesticAbuseIncident",
+    "ProbationRiskNotification",
+    "Recall",
+    "Rejection",
+    "SlaEvent",
+    "TriageItemDiscussed",
+    "YouthJusticeNotification",
+]
+
+NAMESPACE = "uk.gov.mash"
+FUTURE_TOLERANCE = timedelta(minutes=5)
+_ONS = re.compile(r"^[EW]\d{8}$")
+_URN = re.compile(r"^\d{6,7}$")
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
+
+
+class Record(BaseModel):
+    """Base of every Avro record: frozen, strict about unknown fields, enums kept as enum members."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    avro_name: ClassVar[str | None] = None
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a UTC offset")
+    return value.astimezone(UTC)
+
+
+Instant = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+def _ons_code(value: str) -> str:
+    if not _ONS.match(value):
+        raise ValueError("must be an ONS local authority code: E or W then 8 digits")
+    return value
+
+
+OnsCode = Annotated[str, AfterValidator(_ons_code)]
+
+
+def _reference(value: str) -> str:
+    if not _REF.match(value):
+        raise ValueError("must be 1-64 characters of letters, digits and / _ . : - (no spaces)")
+    return value
+
+
+Reference = Annotated[str, AfterValidator(_reference)]
+
+
+def _urn(value: str) -> str:
+    if not _URN.match(value):
+        raise ValueError("must be a 6 or 7 digit school URN")
+    return value
+
+
+Urn = Annotated[str, AfterValidator(_urn)]
+
+
+# --------------------------------------------------------------------------------------------- enums
+class Action(str, Enum):
+    """What a notification does: a new one, an amendment of `supersedes`, or its withdrawal."""
+
+    UNKNOWN = "UNKNOWN"
+    NEW = "NEW"
+    AMEND = "AMEND"
+    WITHDRAW = "WITHDRAW"
+
+
+class AgencyType(str, Enum):
+    """The kind of agency that sent a notification."""
+
+    UNKNOWN = "UNKNOWN"
+    POLICE = "POLICE"
+    HEALTH = "HEALTH"
+    PROBATION = "PROBATION"
+    YOUTH_JUSTICE = "YOUTH_JUSTICE"
+
+
+class SecurityMarking(str, Enum):
+    """Government Security Classification marking."""
+
+    UNKNOWN = "UNKNOWN"
+    OFFICIAL = "OFFICIAL"
+    OFFICIAL_SENSITIVE = "OFFICIAL_SENSITIVE"
+
+
+class LawfulBasis(str, Enum):
+    """The legal gateway for sharing."""
+
+    UNKNOWN = "UNKNOWN"
+    CHILDREN_ACT_1989_S17 = "CHILDREN_ACT_1989_S17"
+    CHILDREN_ACT_1989_S47 = "CHILDREN_ACT_1989_S47"
+    CHILDREN_ACT_2004_S11 = "CHILDREN_ACT_2004_S11"
+    CRIME_AND_DISORDER_ACT_1998_S115 = "CRIME_AND_DISORDER_ACT_1998_S115"
+    UK_GDPR_ART6_1E_PUBLIC_TASK = "UK_GDPR_ART6_1E_PUBLIC_TASK"
+    DPA_2018_SCH8_SAFEGUARDING = "DPA_2018_SCH8_SAFEGUARDING"
+
+
+class ConsentStatus(str, Enum):
+    """Whether consent to share was given, refused, or why it was not sought."""
+
+    UNKNOWN = "UNKNOWN"
+    GIVEN = "GIVEN"
+    REFUSED_OVERRIDDEN = "REFUSED_OVERRIDDEN"
+    NOT_SOUGHT_RISK_OF_HARM = "NOT_SOUGHT_RISK_OF_HARM"
+    NOT_SOUGHT_WOULD_PREJUDICE_INVESTIGATION = "NOT_SOUGHT_WOULD_PREJUDICE_INVESTIGATION"
+    NOT_SOUGHT_URGENT = "NOT_SOUGHT_URGENT"
+    NOT_SOUGHT_OTHER = "NOT_SOUGHT_OTHER"
+
+
+class Priority(str, Enum):
+    """How fast the sender needs a response; IMMEDIATE asks for emergency duty out of hours."""
+
+    UNKNOWN = "UNKNOWN"
+    ROUTINE = "ROUTINE"
+    URGENT = "URGENT"
+    IMMEDIATE = "IMMEDIATE"
+
+
+class CaveatType(str, Enum):
+    """A safety caveat every recipient must honour."""
+
+    UNKNOWN = "UNKNOWN"
+    DO_NOT_CONTACT_NAMED_PARENT = "DO_NOT_CONTACT_NAMED_PARENT"
+    CONFIDENTIAL_ADDRESS = "CONFIDENTIAL_ADDRESS"
+    SUSPECT_HAS_PARENTAL_RESPONSIBILITY = "SUSPECT_HAS_PARENTAL_RESPONSIBILITY"
+    DO_NOT_DISCUSS_WITH_CHILD = "DO_NOT_DISCUSS_WITH_CHILD"
+    INTERPRETER_NEEDED = "INTERPRETER_NEEDED"
+
+
+class AdultRole(str, Enum):
+    """An adult's part in a notification."""
+
+    UNKNOWN = "UNKNOWN"
+    VICTIM = "VICTIM"
+    SUSPECT = "SUSPECT"
+    PERSON_ON_PROBATION = "PERSON_ON_PROBATION"
+    PARENT_CARER = "PARENT_CARER"
+    MOTHER = "MOTHER"
+    OTHER_HOUSEHOLD_MEMBER = "OTHER_HOUSEHOLD_MEMBER"
+
+
+class EducationStatus(str, Enum):
+    """What is known of a child's education setting."""
+
+    UNKNOWN = "UNKNOWN"
+    SCHOOL = "SCHOOL"
+    NURSERY = "NURSERY"
+    HOME_EDUCATED = "HOME_EDUCATED"
+    NOT_IN_EDUCATION = "NOT_IN_EDUCATION"
+    NOT_SCHOOL_AGE = "NOT_SCHOOL_AGE"
+
+
+class RiskLevel(str, Enum):
+    """A graded risk (DASH/DARA outcome, risk of serious harm, safety and wellbeing)."""
+
+    UNKNOWN = "UNKNOWN"
+    STANDARD = "STANDARD"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    VERY_HIGH = "VERY_HIGH"
+
+
+class RiskTool(str, Enum):
+    """The police risk assessment tool used."""
+
+    UNKNOWN = "UNKNOWN"
+    DASH = "DASH"
+    DARA = "DARA"
+
+
+class HealthSetting(str, Enum):
+    """The health setting that raised the concern."""
+
+    UNKNOWN = "UNKNOWN"
+    EMERGENCY_DEPARTMENT = "EMERGENCY_DEPARTMENT"
+    MIDWIFERY = "MIDWIFERY"
+    GP = "GP"
+    HEALTH_VISITING = "HEALTH_VISITING"
+    SCHOOL_NURSING = "SCHOOL_NURSING"
+    SEXUAL_HEALTH = "SEXUAL_HEALTH"
+    CAMHS = "CAMHS"
+
+
+class ConcernCategory(str, Enum):
+    """Category of a safeguarding concern."""
+
+    UNKNOWN = "UNKNOWN"
+    PHYSICAL_ABUSE = "PHYSICAL_ABUSE"
+    EMOTIONAL_ABUSE = "EMOTIONAL_ABUSE"
+    SEXUAL_ABUSE = "SEXUAL_ABUSE"
+    NEGLECT = "NEGLECT"
+    DOMESTIC_ABUSE = "DOMESTIC_ABUSE"
+    EXPLOITATION = "EXPLOITATION"
+    MISSING = "MISSING"
+    SELF_HARM = "SELF_HARM"
+    SUBSTANCE_MISUSE = "SUBSTANCE_MISUSE"
+    OTHER = "OTHER"
+
+
+class ProbationEvent(str, Enum):
+    """The probation event being notified."""
+
+    UNKNOWN = "UNKNOWN"
+    RELEASE_FROM_CUSTODY = "RELEASE_FROM_CUSTODY"
+    ADDRESS_CHANGE = "ADDRESS_CHANGE"
+    BAIL_CONDITION_CHANGE = "BAIL_CONDITION_CHANGE"
+    LICENCE_CONDITION_CHANGE = "LICENCE_CONDITION_CHANGE"
+    RISK_ESCALATION = "RISK_ESCALATION"
+    SENTENCE_START = "SENTENCE_START"
+
+
+class MappaCategory(str, Enum):
+    """MAPPA category."""
+
+    UNKNOWN = "UNKNOWN"
+    NONE = "NONE"
+    CATEGORY_1 = "CATEGORY_1"
+    CATEGORY_2 = "CATEGORY_2"
+    CATEGORY_3 = "CATEGORY_3"
+    CATEGORY_4 = "CATEGORY_4"
+
+
+class MappaLevel(str, Enum):
+    """MAPPA management level."""
+
+    UNKNOWN = "UNKNOWN"
+    NONE = "NONE"
+    LEVEL_1 = "LEVEL_1"
+    LEVEL_2 = "LEVEL_2"
+    LEVEL_3 = "LEVEL_3"
+
+
+class YouthJusticeEvent(str, Enum):
+    """The youth justice event being notified."""
+
+    UNKNOWN = "UNKNOWN"
+    ARREST = "ARREST"
+    CHARGE = "CHARGE"
+    COURT_OUTCOME = "COURT_OUTCOME"
+    ORDER_START = "ORDER_START"
+    CUSTODY = "CUSTODY"
+    RELEASE_FROM_CUSTODY = "RELEASE_FROM_CUSTODY"
+    BREACH = "BREACH"
+    MISSING_EPISODE = "MISSING_EPISODE"
+
+
+class Route(str, Enum):
+    """A destination the broker routes to."""
+
+    UNKNOWN = "UNKNOWN"
+    FRONT_DOOR = "FRONT_DOOR"
+    ENCOMPASS = "ENCOMPASS"
+    DV_TRIAGE = "DV_TRIAGE"
+    MARAC = "MARAC"
+    EMERGENCY_DUTY = "EMERGENCY_DUTY"
+    CUMULATIVE_CONCERN = "CUMULATIVE_CONCERN"
+
+
+class MaracCriterion(str, Enum):
+    """Why a case is flagged to MARAC."""
+
+    UNKNOWN = "UNKNOWN"
+    DASH_HIGH = "DASH_HIGH"
+    DASH_14_PLUS_TICKS = "DASH_14_PLUS_TICKS"
+    ESCALATION_3_INCIDENTS_12_MONTHS = "ESCALATION_3_INCIDENTS_12_MONTHS"
+    REPEAT_WITHIN_12_MONTHS_OF_MARAC = "REPEAT_WITHIN_12_MONTHS_OF_MARAC"
+    PROFESSIONAL_JUDGEMENT = "PROFESSIONAL_JUDGEMENT"
+
+
+class RecallReason(str, Enum):
+    """Why an output was recalled."""
+
+    UNKNOWN = "UNKNOWN"
+    AMENDED = "AMENDED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class AuditEvent(str, Enum):
+    """What an audit record records."""
+
+    UNKNOWN = "UNKNOWN"
+    ACCEPTED = "ACCEPTED"
+    DUPLICATE_DROPPED = "DUPLICATE_DROPPED"
+    REJECTED = "REJECTED"
+    DEAD_LETTERED = "DEAD_LETTERED"
+    DISCLOSED = "DISCLOSED"
+    RECALLED = "RECALLED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+
+
+class SlaState(str, Enum):
+    """Where an SLA clock stands."""
+
+    UNKNOWN = "UNKNOWN"
+    STARTED = "STARTED"
+    AT_RISK = "AT_RISK"
+    BREACHED = "BREACHED"
+    MET = "MET"
+    CANCELLED = "CANCELLED"
+
+
+class CumulativeTrigger(str, Enum):
+    """What made a cumulative-concern alert."""
+
+    UNKNOWN = "UNKNOWN"
+    THRESHOLD = "THRESHOLD"
+    SIGNIFICANT_EVENT = "SIGNIFICANT_EVENT"
+
+
+class FrontDoorResponse(str, Enum):
+    """The front door's decision on a referral."""
+
+    UNKNOWN = "UNKNOWN"
+    NO_FURTHER_ACTION = "NO_FURTHER_ACTION"
+    INFORMATION_AND_ADVICE = "INFORMATION_AND_ADVICE"
+    EARLY_HELP = "EARLY_HELP"
+    CHILD_IN_NEED_ASSESSMENT = "CHILD_IN_NEED_ASSESSMENT"
+    STRATEGY_DISCUSSION_S47 = "STRATEGY_DISCUSSION_S47"
+    IMMEDIATE_PROTECTION = "IMMEDIATE_PROTECTION"
+
+
+class Rag(str, Enum):
+    """Red / amber / green rating set by the front door."""
+
+    UNKNOWN = "UNKNOWN"
+    RED = "RED"
+    AMBER = "AMBER"
+    GREEN = "GREEN"
+
+
+# ------------------------------------------------------------------------------------------ envelope
+class Source(Record):
+    """Who sent a notification."""
+
+    agency_type: AgencyType = Field(description="kind of agency; must match the intake topic")
+    organisation_code: Reference = Field(description="the organisation's code (force, trust, region, service)")
+    organisation_name: str = Field(min_length=1, max_length=200, description="the organisation's name")
+    system: str = Field(min_length=1, max_length=100, description="the sending system's name")
+
+
+class Consent(Record):
+    """Consent to share, or why it was not sought."""
+
+    status: ConsentStatus = Field(description="consent status or why it was not sought")
+    recorded_by_role: str | None = Field(None, max_length=100, description="role of who recorded the decision")
+
+
+class SafetyCaveat(Record):
+    """A caveat every recipient must honour (no names: refer to people by role)."""
+
+    type: CaveatType = Field(description="the kind of caveat")
+    applies_to_role: AdultRole = Field(AdultRole.UNKNOWN, description="the adult it concerns, by role")
+
+
+class Envelope(Record):
+    """The common envelope nested in every agency notification."""
+
+    notification_id: UUID = Field(description="the notification's id, unique per sender message")
+    action: Action = Field(description="NEW, AMEND (replaces `supersedes`) or WITHDRAW (recalls `supersedes`)")
+    supersedes: UUID | None = Field(None, description="the notification this one amends or withdraws")
+    source: Source = Field(description="the sending agency, organisation and system")
+    source_reference: Reference = Field(description="the sender's own id for this message; no personal data")
+    occurred: Instant = Field(description="when the event happened (UTC)")
+    reported: Instant = Field(description="when the agency became aware (UTC)")
+    produced: Instant = Field(description="when the message was produced (UTC)")
+    home_local_authority: OnsCode = Field(description="ONS code of the child's home local authority")
+    security_marking: SecurityMarking = Field(description="government security classification")
+    lawful_basis: LawfulBasis = Field(description="legal gateway for sharing")
+    consent: Consent = Field(description="consent status, or why it was not sought")
+    priority: Priority = Field(Priority.ROUTINE, description="sender's priority")
+    safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="caveats for recipients")
+
+    @model_validator(mode="after")
+    def _action_rules(self) -> Envelope:
+        if self.action in (Action.AMEND, Action.WITHDRAW) and self.supersedes is None:
+            raise ValueError("supersedes: required when action is AMEND or WITHDRAW")
+        if self.action is Action.NEW and self.supersedes is not None:
+            raise ValueError("supersedes: must be empty when action is NEW")
+        if self.supersedes is not None and self.supersedes == self.notification_id:
+            raise ValueError("supersedes: must differ from notification_id")
+        if self.reported < self.occurred:
+            raise ValueError("reported: must not be before occurred")
+        for name in ("action", "security_marking", "lawful_basis"):
+            if getattr(self, name).value == "UNKNOWN":
+                raise ValueError(f"{name}: must be a known value")
+        if self.source.agency_type is AgencyType.UNKNOWN:
+            raise ValueError("source.agency_type: must be a known value")
+        return self
+
+    def check_not_future(self, now: datetime) -> list[tuple[str, str]]:
+        """Field paths and rules broken by instants more than 5 minutes after `now`."""
+        limit = now + FUTURE_TOLERANCE
+        return [
+            (f"envelope.{name}", "must not be more than 5 minutes in the future")
+            for name in ("occurred", "reported")
+            if getattr(self, name) > limit
+        ]
+
+
+# ------------------------------------------------------------------------------------------- people
+class EducationSetting(Record):
+    """A child's education setting."""
+
+    status: EducationStatus = Field(description="what is known of the setting")
+    urn: Urn | None = Field(None, description="school or nursery URN when status is SCHOOL or NURSERY")
+
+    @model_validator(mode="after")
+    def _urn_rule(self) -> EducationSetting:
+        if self.status in (EducationStatus.SCHOOL, EducationStatus.NURSERY) and self.urn is None:
+            raise ValueError("urn: required when status is SCHOOL or NURSERY")
+        return self
+
+
+class ChildSubject(Record):
+    """A child (or unborn child) the notification is about."""
+
+    given_name: str | None = Field(None, max_length=100, description="given name; empty for an unborn child")
+    family_name: str | None = Field(None, max_length=100, description="family name")
+    date_of_birth: date | None = Field(None, description="date of birth; empty for an unborn child")
+    nhs_number: str | None = Field(None, description="NHS number, 10 digits, when known")
+    postcode: str | None = Field(None, max_length=10, description="home postcode")
+    unborn: bool = Field(False, description="true for an unborn child")
+    expected_due_date: date | None = Field(None, description="expected due date of an unborn child")
+    mother_index: int | None = Field(None, ge=0, description="for an unborn child: index of the mother in adults")
+    present: bool | None = Field(None, description="present at the incident (police incidents)")
+    education: EducationSetting = Field(
+        default_factory=lambda: EducationSetting(status=EducationStatus.UNKNOWN),
+        description="education setting",
+    )
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _nhs_digits(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        compact = value.replace(" ", "")
+        if not (len(compact) == 10 and compact.isdigit()):
+            raise ValueError("must be 10 digits")
+        return compact
+
+    @model_validator(mode="after")
+    def _identity_rule(self) -> ChildSubject:
+        if self.unborn:
+            if self.expected_due_date is None:
+                raise ValueError("expected_due_date: required for an unborn child")
+            if self.mother_index is None:
+                raise ValueError("mother_index: required for an unborn child")
+        elif self.nhs_number is None and not (
+            self.given_name and self.family_name and self.date_of_birth and self.postcode
+        ):
+            raise ValueError(
+                "nhs_number: required unless given_name, family_name, date_of_birth and postcode are all given"
+            )
+        return self
+
+
+class AdultSubject(Record):
+    """An adult in the notification (victim, suspect, person on probation, parent or carer)."""
+
+    role: AdultRole = Field(description="the adult's part")
+    given_name: str | None = Field(None, max_length=100, description="given name")
+    family_name: str | None = Field(None, max_length=100, description="family name")
+    date_of_birth: date | None = Field(None, description="date of birth")
+    nhs_number: str | None = Field(None, description="NHS number, 10 digits, when known")
+    postcode: str | None = Field(None, max_length=10, description="home postcode")
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _nhs_digits(cls, value: str | None) -> str | None:
+        return ChildSubject._nhs_digits(value)
+
+
+# ------------------------------------------------------------------------------------------- bodies
+class RiskAssessment(Record):
+    """The police domestic abuse risk assessment (DASH or DARA)."""
+
+    tool: RiskTool = Field(description="DASH or DARA")
+    level: RiskLevel = Field(description="assessed risk: STANDARD, MEDIUM or HIGH")
+    ticks: int | None = Field(None, ge=0, le=27, description="number of yes answers (DASH: 0-27)")
+    professional_judgement_marac: bool = Field(False, description="officer refers to MARAC on judgement")
+
+
+class PoliceDomesticAbuseIncident(Record):
+    """Police public protection notice for a domestic abuse incident."""
+
+    envelope: Envelope = Field(description="common envelope")
+    police_reference: Reference = Field(description="police incident or crime reference")
+    risk: RiskAssessment = Field(description="DASH/DARA risk assessment")
+    welfare_check_made: bool = Field(description="whether officers checked on the children's welfare")
+    victim: AdultSubject = Field(description="the victim")
+    suspect: AdultSubject = Field(description="the suspect")
+    children: list[ChildSubject] = Field(default_factory=list, description="children of the household")
+    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+
+
+class PoliceChildConcern(Record):
+    """Police notification of concern about a child (not a domestic abuse incident)."""
+
+    envelope: Envelope = Field(description="common envelope")
+    police_reference: Reference = Field(description="police reference")
+    categories: list[ConcernCategory] = Field(min_length=1, description="concern categories")
+    children: list[ChildSubject] = Field(min_length=1, description="children concerned")
+    adults: list[AdultSubject] = Field(default_factory=list, description="adults concerned")
+    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+
+
+class HealthSafeguardingNotification(Record):
+    """Health safeguarding notification (ED, midwifery, GP, health visiting, school nursing, ...)."""
+
+    envelope: Envelope = Field(description="common envelope")
+    setting: HealthSetting = Field(description="health setting that raised it")
+    categories: list[ConcernCategory] = Field(min_length=1, description="concern categories")
+    children: list[ChildSubject] = Field(min_length=1, description="children concerned (may be unborn)")
+    adults: list[AdultSubject] = Field(default_factory=list, description="adults concerned (e.g. the mother)")
+    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+
+    @model_validator(mode="after")
+    def _mothers(self) -> HealthSafeguardingNotification:
+        for i, child in enumerate(self.children):
+            if child.mother_index is not None and child.mother_index >= len(self.adults):
+                raise ValueError(f"children[{i}].mother_index: must point at an entry of adults")
+        return self
+
+
+class Mappa(Record):
+    """MAPPA management."""
+
+    category: MappaCategory = Field(description="MAPPA category")
+    level: MappaLevel = Field(description="MAPPA level")
+
+
+class ProbationRiskNotification(Record):
+    """Probation notification about an adult on probation who poses a risk to children."""
+
+    envelope: Envelope = Field(description="common envelope")
+    person: AdultSubject = Field(description="the person on probation")
+    event: ProbationEvent = Field(description="the event notified")
+    risk_to_children: RiskLevel = Field(description="risk of serious harm to children")
+    mappa: Mappa | None = Field(None, description="MAPPA management, when managed under MAPPA")
+    domestic_abuse_related: bool = Field(False, description="the risk concerns domestic abuse")
+    household_postcode: str | None = Field(None, max_length=10, description="postcode of the household")
+    children: list[ChildSubject] = Field(default_factory=list, description="named children, when known")
+    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+
+
+class YouthJusticeNotification(Record):
+    """Youth justice notification about a child in the youth justice system."""
+
+    envelope: Envelope = Field(description="common envelope")
+    child: ChildSubject = Field(description="the child")
+    event: YouthJusticeEvent = Field(description="the event notified")
+    safety_wellbeing_risk: RiskLevel = Field(description="safety and wellbeing risk")
+    risk_of_serious_harm: RiskLevel = Field(description="risk of serious harm to others")
+    domestic_abuse_related: bool = Field(False, description="the concern involves domestic abuse")
+    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+
+
+# ------------------------------------------------------------------------------------------ outputs
+class ReferralChild(Record):
+    """A child listed on a front door referral."""
+
+    child_key: str = Field(description="the child's identity key (NHS number or keyed hash)")
+    given_name: str | None = Field(None, description="given name")
+    family_name: str | None = Field(None, description="family name")
+    date_of_birth: date | None = Field(None, description="date of birth")
+    unborn: bool = Field(False, description="unborn child")
+    education_status: EducationStatus = Field(description="education setting status")
+    school_urn: str | None = Field(None, description="school URN when known")
+    education_contact_needed: bool = Field(
+        False, description="school age with no setting: the authority informs the family's education contact"
+    )
+    present: bool | None = Field(None, description="present at the incident")
+
+
+class FrontDoorReferral(Record):
+    """A referral to a local authority front door (one per incident per home authority)."""
+
+    referral_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
+    notification_id: UUID = Field(description="the notification routed")
+    supersedes_referral: UUID | None = Field(None, description="the referral this one replaces (AMEND)")
+    authority: str = Field(description="ONS code of the receiving authority")
+    agency_type: AgencyType = Field(description="sending agency type")
+    organisation_code: str = Field(description="sending organisation")
+    source_reference: str = Field(description="sender's reference")
+    kind: str = Field(description="notification kind (record name)")
+    occurred: datetime = Field(description="when the event happened (UTC)")
+    received: datetime = Field(description="when the broker received it (UTC)")
+    decision_due: datetime = Field(description="front door decision deadline (UTC)")
+    children: list[ReferralChild] = Field(default_factory=list, description="children concerned")
+    adult_risk_only: bool = Field(False, description="adult risk information with no named child")
+    risk_level: RiskLevel = Field(RiskLevel.UNKNOWN, description="highest risk stated by the sender")
+    priority: Priority = Field(description="sender's priority")
+    security_marking: SecurityMarking = Field(description="security marking")
+    lawful_basis: LawfulBasis = Field(description="lawful basis")
+    consent: ConsentStatus = Field(description="consent status")
+    safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
+    summary: str | None = Field(None, description="the sender's narrative")
+
+
+class EncompassNotice(Record):
+    """Operation Encompass notice to a child's education setting: only what the DSL needs."""
+
+    notice_id: UUID = Field(description="derived id: uuid5(notification, route, school + child)")
+    notification_id: UUID = Field(description="the incident notification")
+    school_urn: str = Field(description="the receiving setting's URN")
+    authority: str = Field(description="ONS code of the setting's local authority")
+    child_key: str = Field(description="the child's identity key")
+    given_name: str | None = Field(None, description="child's given name")
+    family_name: str | None = Field(None, description="child's family name")
+    date_of_birth: date | None = Field(None, description="child's date of birth")
+    incident_occurred: datetime = Field(description="when the incident happened (UTC)")
+    child_present: bool | None = Field(None, description="whether the child was present")
+    police_reference: str = Field(description="police reference")
+    welfare_check_made: bool = Field(description="whether officers checked on the child's welfare")
+    safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
+    due: datetime = Field(description="must be seen before this school-day start (UTC)")
+    calendar_verified: bool = Field(True, description="false when the deadline fell back to working days")
+
+
+class Recall(Record):
+    """Recall of an earlier output (the notification was amended or withdrawn)."""
+
+    recall_id: UUID = Field(description="derived id: uuid5(recalling notification, route, recalled output)")
+    recalled_output_id: UUID = Field(description="the output recalled")
+    route: Route = Field(description="the route of the recalled output")
+    recipient: str = Field(description="who received it (school URN or authority code)")
+    notification_id: UUID = Field(description="the AMEND or WITHDRAW notification")
+    reason: RecallReason = Field(description="AMENDED or WITHDRAWN")
+    issued: datetime = Field(description="when recalled (UTC)")
+
+
+class DvTriageItem(Record):
+    """An item for the home authority's daily Domestic Violence Triage meeting."""
+
+    item_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
+    notification_id: UUID = Field(description="the notification")
+    authority: str = Field(description="ONS code of the authority")
+    agency_type: AgencyType = Field(description="sending agency type")
+    source_reference: str = Field(description="sender's reference")
+    victim_key: str | None = Field(None, description="the victim's identity key")
+    perpetrator_key: str | None = Field(None, description="the suspect's or risky adult's identity key")
+    child_keys: list[str] = Field(default_factory=list, description="children's identity keys")
+    risk_level: RiskLevel = Field(RiskLevel.UNKNOWN, description="DASH/DARA level or stated risk")
+    ticks: int | None = Field(None, description="DASH ticks")
+    meeting_at: datetime = Field(description="start of the meeting it is for (UTC)")
+    marac: bool = Field(description="flagged to MARAC")
+    marac_criteria: list[MaracCriterion] = Field(default_factory=list, description="why flagged to MARAC")
+    occurred: datetime = Field(description="when the incident happened (UTC)")
+
+
+class MaracReferral(Record):
+    """A referral to the Multi-Agency Risk Assessment Conference."""
+
+    referral_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
+    notification_id: UUID = Field(description="the notification")
+    triage_item_id: UUID = Field(description="the triage item it came from")
+    authority: str = Field(description="ONS code of the authority")
+    victim_key: str | None = Field(None, description="the victim's identity key")
+    criteria: list[MaracCriterion] = Field(description="criteria met")
+    occurred: datetime = Field(description="when the incident happened (UTC)")
+
+
+class EmergencyDutyAlert(Record):
+    """Alert to the authority's emergency duty team: high risk with children, out of hours."""
+
+    alert_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
+    notification_id: UUID = Field(description="the notification")
+    authority: str = Field(description="ONS code of the authority")
+    agency_type: AgencyType = Field(description="sending agency type")
+    source_reference: str = Field(description="sender's reference")
+    reason: str = Field(description="HIGH_RISK_WITH_CHILDREN or SENDER_MARKED_IMMEDIATE")
+    child_keys: list[str] = Field(default_factory=list, description="children's identity keys")
+    received: datetime = Field(description="when the broker received it (UTC)")
+    safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
+
+
+class CumulativeConcernAlert(Record):
+    """A child's chronology crossed the cumulative-concern threshold, or a significant event occurred."""
+
+    alert_id: UUID = Field(description="derived id: uuid5(notification, route, child)")
+    child_key: str = Field(description="the child's identity key")
+    authority: str = Field(description="ONS code of the home authority")
+    trigger: CumulativeTrigger = Field(description="THRESHOLD or SIGNIFICANT_EVENT")
+    notification_ids: list[UUID] = Field(description="the notifications in the window")
+    agency_types: list[AgencyType] = Field(description="the agency types in the window")
+    window_start: datetime = Field(description="start of the window (UTC)")
+    window_end: datetime = Field(description="end of the window (UTC)")
+    raised: datetime = Field(description="when raised (UTC)")
+
+
+# ------------------------------------------------------------------------------------------ feedback
+class FieldError(Record):
+    """One broken rule: the field path and the rule, never the value."""
+
+    field: str = Field(description="dotted path of the field")
+    rule: str = Field(description="the rule broken")
+
+
+class Rejection(Record):
+    """A notification the broker could not accept, sent back to the agency keyed by its source reference."""
+
+    rejection_id: UUID = Field(description="derived id of the rejection")
+    agency_type: AgencyType = Field(description="the sending agency type (from the topic)")
+    source_reference: str | None = Field(None, description="sender's reference, when it could be read")
+    notification_id: UUID | None = Field(None, description="notification id, when it could be read")
+    errors: list[FieldError] = Field(description="what was wrong")
+    rejected: datetime = Field(description="when rejected (UTC)")
+
+
+class DeadLetter(Record):
+    """A message that could not be processed, with its raw bytes; readable by operations only."""
+
+    dead_letter_id: UUID = Field(description="derived id: uuid5(topic, partition, offset)")
+    source_topic: str = Field(description="topic it came from")
+    source_partition: int = Field(description="partition it came from")
+    source_offset: int = Field(description="offset it came from")
+    reason: str = Field(description="why it was dead-lettered (e.g. UNDECODABLE, INVALID, CONFLICT)")
+    errors: list[FieldError] = Field(default_factory=list, description="broken rules, when known")
+    notification_id: UUID | None = Field(None, description="notification id, when it could be read")
+    raw_key: bytes | None = Field(None, description="the raw message key")
+    raw_value: bytes | None = Field(None, description="the raw message value")
+    at: datetime = Field(description="when dead-lettered (UTC)")
+
+
+class AuditRecord(Record):
+    """An append-only record of what was accepted or disclosed, to whom, why and under which basis."""
+
+    audit_id: UUID = Field(description="derived id of this audit record")
+    event: AuditEvent = Field(description="what happened")
+    notification_id: UUID | None = Field(None, description="the notification")
+    output_id: UUID | None = Field(None, description="the output disclosed or recalled")
+    route: Route = Field(Route.UNKNOWN, description="the route")
+    recipient: str | None = Field(None, description="recipient (school URN, authority code, team)")
+    purpose: str = Field(description="why")
+    lawful_basis: LawfulBasis = Field(LawfulBasis.UNKNOWN, description="lawful basis for the disclosure")
+    at: datetime = Field(description="when (UTC)")
+
+
+class SlaEvent(Record):
+    """A change in an SLA clock."""
+
+    sla_event_id: UUID = Field(description="derived id: uuid5(output, state)")
+    output_id: UUID = Field(description="the output whose clock this is")
+    route: Route = Field(description="the route")
+    recipient: str = Field(description="recipient")
+    state: SlaState = Field(description="STARTED, AT_RISK, BREACHED, MET or CANCELLED")
+    due: datetime = Field(description="deadline (UTC)")
+    at: datetime = Field(description="when the state changed (UTC)")
+    calendar_verified: bool = Field(True, description="false when the deadline fell back to working days")
+
+
+class EncompassAcknowledgement(Record):
+    """A school's designated safeguarding lead acknowledged an Encompass notice."""
+
+    notice_id: UUID = Field(description="the notice acknowledged")
+    school_urn: Urn = Field(description="the acknowledging school")
+    acknowledged: Instant = Field(description="when (UTC)")
+    by_role: str = Field("DSL", max_length=50, description="role of who acknowledged (never a name)")
+
+
+class FrontDoorDecision(Record):
+    """The front door decided the response to a referral."""
+
+    referral_id: UUID = Field(description="the referral decided")
+    authority: OnsCode = Field(description="the deciding authority")
+    response: FrontDoorResponse = Field(description="the response type")
+    rag: Rag = Field(Rag.UNKNOWN, description="RAG rating")
+    decided: Instant = Field(description="when (UTC)")
+
+
+class TriageItemDiscussed(Record):
+    """A DV triage item was discussed at the meeting."""
+
+    item_id: UUID = Field(description="the item discussed")
+    authority: OnsCode = Field(description="the authority")
+    marac_referred: bool = Field(False, description="whether the meeting referred it to MARAC")
+    discussed: Instant = Field(description="when (UTC)")
+
+
+AGENCY_BODIES: dict[AgencyType, tuple[type[Record], ...]] = {
+    AgencyType.POLICE: (PoliceDomesticAbuseIncident, PoliceChildConcern),
+    AgencyType.HEALTH: (HealthSafeguardingNotification,),
+    AgencyType.PROBATION: (ProbationRiskNotification,),
+    AgencyType.YOUTH_JUSTICE: (YouthJusticeNotification,),
+}
+NOTIFICATIONS: tuple[type[Record], ...] = tuple(t for ts in AGENCY_BODIES.values() for t in ts)
+OUTPUTS: tuple[type[Record], ...] = (
+    FrontDoorReferral,
+    EncompassNotice,
+    Recall,
+    DvTriageItem,
+    MaracReferral,
+    EmergencyDutyAlert,
+    CumulativeConcernAlert,
+)
+FEEDBACK: tuple[type[Record], ...] = (
+    Rejection,
+    DeadLetter,
+    AuditRecord,
+    SlaEvent,
+    EncompassAcknowledgement,
+    FrontDoorDecision,
+    TriageItemDiscussed,
+)
+ALL_RECORDS: tuple[type[Record], ...] = NOTIFICATIONS + OUTPUTS + FEEDBACK
+
