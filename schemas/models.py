@@ -61,7 +61,8 @@ class Record(BaseModel):
 def _aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a UTC offset")
-    return value.astimezone(UTC)
+    utc = value.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)  # Avro timestamp-millis
 
 
 Instant = Annotated[datetime, AfterValidator(_aware_utc)]
@@ -623,9 +624,9 @@ class FrontDoorReferral(Record):
     organisation_code: str = Field(description="sending organisation")
     source_reference: str = Field(description="sender's reference")
     kind: str = Field(description="notification kind (record name)")
-    occurred: datetime = Field(description="when the event happened (UTC)")
-    received: datetime = Field(description="when the broker received it (UTC)")
-    decision_due: datetime = Field(description="front door decision deadline (UTC)")
+    occurred: Instant = Field(description="when the event happened (UTC)")
+    received: Instant = Field(description="when the broker received it (UTC)")
+    decision_due: Instant = Field(description="front door decision deadline (UTC)")
     children: list[ReferralChild] = Field(default_factory=list, description="children concerned")
     adult_risk_only: bool = Field(False, description="adult risk information with no named child")
     risk_level: RiskLevel = Field(RiskLevel.UNKNOWN, description="highest risk stated by the sender")
@@ -648,12 +649,12 @@ class EncompassNotice(Record):
     given_name: str | None = Field(None, description="child's given name")
     family_name: str | None = Field(None, description="child's family name")
     date_of_birth: date | None = Field(None, description="child's date of birth")
-    incident_occurred: datetime = Field(description="when the incident happened (UTC)")
+    incident_occurred: Instant = Field(description="when the incident happened (UTC)")
     child_present: bool | None = Field(None, description="whether the child was present")
     police_reference: str = Field(description="police reference")
     welfare_check_made: bool = Field(description="whether officers checked on the child's welfare")
     safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
-    due: datetime = Field(description="must be seen before this school-day start (UTC)")
+    due: Instant = Field(description="must be seen before this school-day start (UTC)")
     calendar_verified: bool = Field(True, description="false when the deadline fell back to working days")
 
 
@@ -666,7 +667,7 @@ class Recall(Record):
     recipient: str = Field(description="who received it (school URN or authority code)")
     notification_id: UUID = Field(description="the AMEND or WITHDRAW notification")
     reason: RecallReason = Field(description="AMENDED or WITHDRAWN")
-    issued: datetime = Field(description="when recalled (UTC)")
+    issued: Instant = Field(description="when recalled (UTC)")
 
 
 class DvTriageItem(Record):
@@ -682,10 +683,10 @@ class DvTriageItem(Record):
     child_keys: list[str] = Field(default_factory=list, description="children's identity keys")
     risk_level: RiskLevel = Field(RiskLevel.UNKNOWN, description="DASH/DARA level or stated risk")
     ticks: int | None = Field(None, description="DASH ticks")
-    meeting_at: datetime = Field(description="start of the meeting it is for (UTC)")
+    meeting_at: Instant = Field(description="start of the meeting it is for (UTC)")
     marac: bool = Field(description="flagged to MARAC")
     marac_criteria: list[MaracCriterion] = Field(default_factory=list, description="why flagged to MARAC")
-    occurred: datetime = Field(description="when the incident happened (UTC)")
+    occurred: Instant = Field(description="when the incident happened (UTC)")
 
 
 class MaracReferral(Record):
@@ -697,7 +698,7 @@ class MaracReferral(Record):
     authority: str = Field(description="ONS code of the authority")
     victim_key: str | None = Field(None, description="the victim's identity key")
     criteria: list[MaracCriterion] = Field(description="criteria met")
-    occurred: datetime = Field(description="when the incident happened (UTC)")
+    occurred: Instant = Field(description="when the incident happened (UTC)")
 
 
 class EmergencyDutyAlert(Record):
@@ -710,7 +711,7 @@ class EmergencyDutyAlert(Record):
     source_reference: str = Field(description="sender's reference")
     reason: str = Field(description="HIGH_RISK_WITH_CHILDREN or SENDER_MARKED_IMMEDIATE")
     child_keys: list[str] = Field(default_factory=list, description="children's identity keys")
-    received: datetime = Field(description="when the broker received it (UTC)")
+    received: Instant = Field(description="when the broker received it (UTC)")
     safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
 
 
@@ -723,9 +724,9 @@ class CumulativeConcernAlert(Record):
     trigger: CumulativeTrigger = Field(description="THRESHOLD or SIGNIFICANT_EVENT")
     notification_ids: list[UUID] = Field(description="the notifications in the window")
     agency_types: list[AgencyType] = Field(description="the agency types in the window")
-    window_start: datetime = Field(description="start of the window (UTC)")
-    window_end: datetime = Field(description="end of the window (UTC)")
-    raised: datetime = Field(description="when raised (UTC)")
+    window_start: Instant = Field(description="start of the window (UTC)")
+    window_end: Instant = Field(description="end of the window (UTC)")
+    raised: Instant = Field(description="when raised (UTC)")
 
 
 # ------------------------------------------------------------------------------------------ feedback
@@ -744,7 +745,7 @@ class Rejection(Record):
     source_reference: str | None = Field(None, description="sender's reference, when it could be read")
     notification_id: UUID | None = Field(None, description="notification id, when it could be read")
     errors: list[FieldError] = Field(description="what was wrong")
-    rejected: datetime = Field(description="when rejected (UTC)")
+    rejected: Instant = Field(description="when rejected (UTC)")
 
 
 class DeadLetter(Record):
@@ -759,7 +760,7 @@ class DeadLetter(Record):
     notification_id: UUID | None = Field(None, description="notification id, when it could be read")
     raw_key: bytes | None = Field(None, description="the raw message key")
     raw_value: bytes | None = Field(None, description="the raw message value")
-    at: datetime = Field(description="when dead-lettered (UTC)")
+    at: Instant = Field(description="when dead-lettered (UTC)")
 
 
 class AuditRecord(Record):
@@ -773,7 +774,7 @@ class AuditRecord(Record):
     recipient: str | None = Field(None, description="recipient (school URN, authority code, team)")
     purpose: str = Field(description="why")
     lawful_basis: LawfulBasis = Field(LawfulBasis.UNKNOWN, description="lawful basis for the disclosure")
-    at: datetime = Field(description="when (UTC)")
+    at: Instant = Field(description="when (UTC)")
 
 
 class SlaEvent(Record):
@@ -784,8 +785,8 @@ class SlaEvent(Record):
     route: Route = Field(description="the route")
     recipient: str = Field(description="recipient")
     state: SlaState = Field(description="STARTED, AT_RISK, BREACHED, MET or CANCELLED")
-    due: datetime = Field(description="deadline (UTC)")
-    at: datetime = Field(description="when the state changed (UTC)")
+    due: Instant = Field(description="deadline (UTC)")
+    at: Instant = Field(description="when the state changed (UTC)")
     calendar_verified: bool = Field(True, description="false when the deadline fell back to working days")
 
 

@@ -1,0 +1,140 @@
+"""Async SDK for agency systems: validates, encodes (Avro single-object) and publishes a notification.
+
+    async with AgencyClient(settings, AgencyType.POLICE) as client:
+        receipt = await client.publish(notification)   # -> topic, partition, offset
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from uuid import UUID
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from broker.errors import BrokerError, TransportError
+from broker.settings import Settings
+from broker.topics import catalogue
+from schemas.codec import Codec
+from schemas.models import AGENCY_BODIES, AgencyType, Record
+
+__all__ = ["AgencyClient", "NotificationRejected", "Receipt"]
+
+
+class NotificationRejected(BrokerError):
+    """The notification breaks a rule; nothing was published. `errors` holds (field path, rule)."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a notification landed."""
+
+    notification_id: UUID
+    topic: str
+    partition: int
+    offset: int
+
+
+def check(notification: Record, agency: AgencyType, now: datetime) -> list[tuple[str, str]]:
+    """Rules beyond the model's own: the body belongs to this agency, and no instant is in the future."""
+    errors: list[tuple[str, str]] = []
+    if type(notification) not in AGENCY_BODIES.get(agency, ()):
+        kinds = ", ".join(t.__name__ for t in AGENCY_BODIES.get(agency, ()))
+        errors.append(("kind", f"must be one of {kinds} for agency {agency.value}"))
+        return errors
+    envelope = notification.envelope  # type: ignore[attr-defined]
+    if envelope.source.agency_type is not agency:
+        errors.append(("envelope.source.agency_type", f"must be {agency.value} on this agency's topic"))
+    errors.extend(envelope.check_not_future(now))
+    return errors
+
+
+class AgencyClient:
+    """An idempotent, acks=all producer for one agency's intake topic."""
+
+    def __init__(self, settings: Settings, agency: AgencyType, *, codec: Codec | None = None) -> None:
+        self._settings = settings
+        self.agency = agency
+        self.topic = catalogue(settings.topic_prefix).intake(agency)
+        self._codec = codec or Codec()
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect to Kafka."""
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            client_id=f"mash-sdk-{self.agency.value.lower()}",
+            linger_ms=5,
+        )
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise TransportError(f"Kafka unreachable at {self._settings.kafka_bootstrap}: {exc}") from exc
+        self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush and disconnect; safe to call twice."""
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def __aenter__(self) -> AgencyClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def encode(self, notification: Record, *, now: datetime | None = None) -> tuple[bytes, bytes]:
+        """Check and encode: (key, value). Raises NotificationRejected naming each field and rule."""
+        errors = check(notification, self.agency, now or datetime.now(UTC))
+        if errors:
+            raise NotificationRejected(errors)
+        key = str(notification.envelope.notification_id).encode()  # type: ignore[attr-defined]
+        return key, self._codec.encode(notification)
+
+    async def publish(self, notification: Record) -> Receipt:
+        """Publish one notification and wait for the broker's acknowledgement."""
+        fut = await self.send(notification)
+        return await fut
+
+    async def send(self, notification: Record) -> _Pending:
+        """Queue one notification; await the result for its receipt (lets callers pipeline sends)."""
+        key, value = self.encode(notification)
+        if self._producer is None:
+            await self.start()
+        assert self._producer is not None
+        try:
+            fut = await self._producer.send(self.topic, key=key, value=value)
+        except KafkaError as exc:
+            raise TransportError(f"publish to {self.topic} failed: {exc}") from exc
+        return _Pending(fut, notification.envelope.notification_id)  # type: ignore[attr-defined]
+
+
+class _Pending:
+    def __init__(self, fut: object, notification_id: UUID) -> None:
+        self._fut = fut
+        self._id = notification_id
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return self._wait().__await__()
+
+    async def _wait(self) -> Receipt:
+        try:
+            md = await self._fut  # type: ignore[misc]
+        except KafkaError as exc:
+            raise TransportError(f"publish failed: {exc}") from exc
+        return Receipt(self._id, md.topic, md.partition, md.offset)

@@ -1,0 +1,92 @@
+"""Avro single-object encoding against the versioned catalogue (no other framing is accepted).
+
+Wire format (Avro specification, "Single-object encoding"): 0xC3 0x01, then the 8-byte little-endian
+CRC-64-AVRO fingerprint of the writer schema's parsing canonical form, then the Avro binary body.
+Readers resolve the writer version to the reader's own (current) version of the same record.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from pydantic import ValidationError
+
+from broker.errors import SchemaError
+from schemas._avro import avro_schema, to_datum
+from schemas.catalogue import SchemaCatalogue, default_catalogue, schema_fingerprint
+from schemas.models import ALL_RECORDS, Record
+
+__all__ = ["MAGIC", "Codec", "InvalidPayload"]
+
+MAGIC = b"\xc3\x01"
+_MODELS: dict[str, type[Record]] = {m.__name__: m for m in ALL_RECORDS}
+
+
+class InvalidPayload(SchemaError):
+    """The bytes decoded, but the record breaks a field rule; `errors` holds (field path, rule) pairs."""
+
+    def __init__(self, record: str, errors: list[tuple[str, str]]) -> None:
+        super().__init__(f"{record}: " + "; ".join(f"{f}: {r}" for f, r in errors))
+        self.record = record
+        self.errors = errors
+
+
+def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field path, rule) pairs from a pydantic error, never the input value."""
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if ": " in msg and not path:
+            path, msg = msg.split(": ", 1)
+        elif ": " in msg and msg.split(": ", 1)[0].isidentifier():
+            head, msg = msg.split(": ", 1)
+            path = f"{path}.{head}" if path else head
+        out.append((path or "(record)", msg))
+    return out
+
+
+@cache
+def _writer(model: type[Record]) -> tuple[bytes, object]:
+    schema = avro_schema(model)
+    return MAGIC + schema_fingerprint(schema), parse_schema(schema)
+
+
+class Codec:
+    """Encodes models to single-object Avro and decodes any known version back to the current model."""
+
+    def __init__(self, catalogue: SchemaCatalogue | None = None) -> None:
+        self.catalogue = catalogue or default_catalogue()
+
+    def encode(self, record: Record) -> bytes:
+        """Encode with the record's current schema (which must be in the catalogue)."""
+        header, parsed = _writer(type(record))
+        if self.catalogue.by_fingerprint(header[2:]) is None:
+            raise SchemaError(f"{type(record).__name__}: schema not in the catalogue; run `mash schemas generate`")
+        buf = io.BytesIO()
+        buf.write(header)
+        schemaless_writer(buf, parsed, to_datum(record))
+        return buf.getvalue()
+
+    def decode(self, data: bytes | None) -> Record:
+        """Decode and validate; SchemaError for bad framing, InvalidPayload for broken field rules."""
+        if not data or len(data) < 10 or data[:2] != MAGIC:
+            raise SchemaError("not Avro single-object encoding (expected header C3 01 + 8-byte fingerprint)")
+        fp = data[2:10]
+        version = self.catalogue.by_fingerprint(fp)
+        if version is None:
+            raise SchemaError(f"unknown schema fingerprint {fp.hex()}")
+        model = _MODELS.get(version.name)
+        if model is None:
+            raise SchemaError(f"no model for record {version.name}")
+        _, reader = _writer(model)
+        try:
+            datum = schemaless_reader(io.BytesIO(data[10:]), self.catalogue.parsed(fp), reader)
+        except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
+            raise SchemaError(f"{version.name} v{version.version}: undecodable body ({type(exc).__name__})") from exc
+        try:
+            return model.model_validate(datum)
+        except ValidationError as exc:
+            raise InvalidPayload(version.name, field_errors(exc)) from exc
