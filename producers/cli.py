@@ -20,9 +20,10 @@ from pydantic import ValidationError
 
 from broker.errors import BrokerError
 from broker.settings import Settings
-from producers.sdk import AgencyClient, check
+from producers.sdk import AgencyClient
 from schemas.codec import field_errors
 from schemas.models import AGENCY_BODIES, NOTIFICATIONS, AgencyType, Record
+from schemas.rules import notification_errors
 
 __all__ = ["LineError", "register", "validate_lines"]
 
@@ -74,7 +75,7 @@ def validate_lines(
         except ValidationError as exc:
             errors.extend(LineError(n, f, r) for f, r in field_errors(exc))
             continue
-        broken = check(record, agency, now)
+        broken = notification_errors(record, agency, now)
         if broken:
             errors.extend(LineError(n, f, r) for f, r in broken)
             continue

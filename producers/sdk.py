@@ -18,7 +18,8 @@ from broker.errors import BrokerError, TransportError
 from broker.settings import Settings
 from broker.topics import catalogue
 from schemas.codec import Codec
-from schemas.models import AGENCY_BODIES, AgencyType, Record
+from schemas.models import AgencyType, Record
+from schemas.rules import notification_errors
 
 __all__ = ["AgencyClient", "NotificationRejected", "Receipt"]
 
@@ -39,20 +40,6 @@ class Receipt:
     topic: str
     partition: int
     offset: int
-
-
-def check(notification: Record, agency: AgencyType, now: datetime) -> list[tuple[str, str]]:
-    """Rules beyond the model's own: the body belongs to this agency, and no instant is in the future."""
-    errors: list[tuple[str, str]] = []
-    if type(notification) not in AGENCY_BODIES.get(agency, ()):
-        kinds = ", ".join(t.__name__ for t in AGENCY_BODIES.get(agency, ()))
-        errors.append(("kind", f"must be one of {kinds} for agency {agency.value}"))
-        return errors
-    envelope = notification.envelope  # type: ignore[attr-defined]
-    if envelope.source.agency_type is not agency:
-        errors.append(("envelope.source.agency_type", f"must be {agency.value} on this agency's topic"))
-    errors.extend(envelope.check_not_future(now))
-    return errors
 
 
 class AgencyClient:
@@ -100,7 +87,7 @@ class AgencyClient:
 
     def encode(self, notification: Record, *, now: datetime | None = None) -> tuple[bytes, bytes]:
         """Check and encode: (key, value). Raises NotificationRejected naming each field and rule."""
-        errors = check(notification, self.agency, now or datetime.now(UTC))
+        errors = notification_errors(notification, self.agency, now or datetime.now(UTC))
         if errors:
             raise NotificationRejected(errors)
         key = str(notification.envelope.notification_id).encode()  # type: ignore[attr-defined]
