@@ -286,8 +286,7 @@ def _unborn(
     mother = adults[index][1]
     if mother is None:
         raise IdentityError(
-            f"{path}.mother_index: the mother has no identity key (needs a valid nhs_number or full "
-            "demographics)",
+            f"{path}.mother_index: the mother has no identity key (needs a valid nhs_number or full demographics)",
             field=f"{path}.mother_index",
         )
     if child.expected_due_date is None:

@@ -114,9 +114,7 @@ EDUCATION_AGES = range(4, 18)  # aged 4-17 inclusive on the incident's local dat
 LONDON = ZoneInfo("Europe/London")
 
 _HIGH = frozenset({RiskLevel.HIGH, RiskLevel.VERY_HIGH})
-_NO_SETTING = frozenset(
-    {EducationStatus.HOME_EDUCATED, EducationStatus.NOT_IN_EDUCATION, EducationStatus.UNKNOWN}
-)
+_NO_SETTING = frozenset({EducationStatus.HOME_EDUCATED, EducationStatus.NOT_IN_EDUCATION, EducationStatus.UNKNOWN})
 _RISK_ORDER = (
     RiskLevel.UNKNOWN,
     RiskLevel.STANDARD,
@@ -637,11 +635,7 @@ class _Router:
         recipient = self.authority
         oid = output_id(self.env.notification_id, Route.FRONT_DOOR, recipient)
         supersedes = next(
-            (
-                p.output_id
-                for p in self.ctx.prior_outputs
-                if p.route is Route.FRONT_DOOR and p.recipient == recipient
-            ),
+            (p.output_id for p in self.ctx.prior_outputs if p.route is Route.FRONT_DOOR and p.recipient == recipient),
             None,
         )
         due = self.deadlines.frontdoor(self.received, self.authority, None)
@@ -809,9 +803,7 @@ class _Router:
                 t = self.env.occurred
                 self._alert(key, CumulativeTrigger.SIGNIFICANT_EVENT, t, _members(entries, t))
 
-    def _alert(
-        self, key: str, trigger: CumulativeTrigger, at: datetime, members: Sequence[ChronologyEntry]
-    ) -> None:
+    def _alert(self, key: str, trigger: CumulativeTrigger, at: datetime, members: Sequence[ChronologyEntry]) -> None:
         recipient = self.authority
         oid = output_id(self.env.notification_id, Route.CUMULATIVE_CONCERN, recipient, key)
         alert = CumulativeConcernAlert(

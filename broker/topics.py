@@ -27,7 +27,12 @@ class TopicKind(str, Enum):
 
 _CONFIG: Mapping[TopicKind, Mapping[str, str]] = {
     # Intake is replayable for a month: long enough to redrive after an incident.
-    TopicKind.INTAKE: {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
+    # The broker stamps receipt (LogAppendTime): deadlines run from it, identically on redelivery.
+    TopicKind.INTAKE: {
+        "cleanup.policy": "delete",
+        "retention.ms": str(30 * DAY_MS),
+        "message.timestamp.type": "LogAppendTime",
+    },
     TopicKind.INTERNAL: {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
     TopicKind.OUTPUT: {"cleanup.policy": "delete", "retention.ms": str(400 * DAY_MS)},
     TopicKind.FEEDBACK: {"cleanup.policy": "delete", "retention.ms": str(90 * DAY_MS)},

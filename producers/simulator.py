@@ -762,7 +762,7 @@ class _Run:
 
     def __init__(self, seed: int, config: SimulatorConfig):
         self.config = config
-        self.ref = reference_data(config.reference_seed)
+        self.ref = reference_data(config.reference_seed, config)
         self.rng = random.Random(seed)
         used = {c.nhs_number for h in self.ref.households for c in h.children if c.nhs_number}
         used |= {a.nhs_number for h in self.ref.households for a in (h.victim, h.suspect) if a.nhs_number}
@@ -1123,7 +1123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         type=Path,
         default=None,
-        help="write schools.json and organisations.json (seed --seed) into DIR and exit",
+        help="write schools.json and organisations.json (seed --reference-seed) into DIR and exit",
+    )
+    parser.add_argument(
+        "--reference-seed", type=int, default=REFERENCE_SEED, help="seed of the reference data (default 2026)"
     )
     parser.add_argument(
         "--agency",
@@ -1133,7 +1136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.write_reference is not None:
-        for path in write_reference(args.write_reference, args.seed):
+        for path in write_reference(args.write_reference, args.reference_seed):
             print(path, file=sys.stderr)
         return 0
     if args.start is None:
@@ -1141,7 +1144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     span = timedelta(hours=args.hours) if args.hours is not None else NIGHT
     if args.count is None and args.hours is None:
         parser.error("give --count, --hours or both")
-    records = generate(args.start, seed=args.seed, count=args.count, span=span)
+    config = SimulatorConfig(reference_seed=args.reference_seed)
+    records = generate(args.start, seed=args.seed, count=args.count, span=span, config=config)
     if args.agency is not None:
         agency = _AGENCY_OPTIONS[args.agency]
         records = (r for r in records if _envelope(r).source.agency_type is agency)

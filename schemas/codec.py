@@ -70,6 +70,17 @@ class Codec:
         schemaless_writer(buf, parsed, to_datum(record))
         return buf.getvalue()
 
+    def peek(self, data: bytes | None) -> dict[str, object] | None:
+        """The raw Avro datum without validation (to find a source reference to reject), or None."""
+        try:
+            fp = data[2:10] if data and data[:2] == MAGIC else b""
+            if self.catalogue.by_fingerprint(fp) is None:
+                return None
+            datum = schemaless_reader(io.BytesIO(data[10:]), self.catalogue.parsed(fp), None)  # type: ignore[index]
+        except Exception:  # a peek is best effort: any failure means "nothing to read"
+            return None
+        return datum if isinstance(datum, dict) else None
+
     def decode(self, data: bytes | None) -> Record:
         """Decode and validate; SchemaError for bad framing, InvalidPayload for broken field rules."""
         if not data or len(data) < 10 or data[:2] != MAGIC:

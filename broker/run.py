@@ -1,0 +1,81 @@
+"""The main job's steps: publish a simulated night through the SDK, and summarise the topics read back."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from broker.reader import read_topics
+from broker.settings import Settings
+from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
+from producers.sdk import AgencyClient
+from producers.simulator import simulate_night
+from schemas.codec import Codec
+
+__all__ = ["last_night", "print_summary", "publish_night"]
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def last_night(now: datetime) -> datetime:
+    """18:00 London time on the evening before `now`'s local date (so the whole night is in the past)."""
+    local = now.astimezone(LONDON)
+    evening = datetime.combine(local.date() - timedelta(days=1), datetime.min.time(), LONDON).replace(hour=18)
+    return evening.astimezone(UTC)
+
+
+async def publish_night(settings: Settings, *, count: int, seed: int, start: str | None = None) -> dict[str, int]:
+    """Publish `count` simulated notifications; returns how many went to each agency."""
+    begin = datetime.fromisoformat(start) if start else last_night(datetime.now(UTC))
+    records = simulate_night(begin, seed, count)
+    counts: dict[str, int] = collections.Counter()
+    clients = {a: AgencyClient(settings, a) for a in INTAKE_TOPICS}
+    try:
+        pending = []
+        for record in records:
+            agency = record.envelope.source.agency_type  # type: ignore[attr-defined]
+            pending.append(await clients[agency].send(record))
+            counts[agency.value] += 1
+        await asyncio.gather(*(p for p in pending))
+    finally:
+        for c in clients.values():
+            await c.stop()
+    return dict(counts)
+
+
+async def topic_counts(settings: Settings) -> dict[str, collections.Counter[str]]:
+    """Per topic: records by record name, read back from the topics and decoded."""
+    cat = catalogue(settings.topic_prefix)
+    shorts = [*INTAKE_TOPICS.values(), *ROUTE_TOPICS.values(), "feedback.rejections", "deadletter", "audit"]
+    names = {cat.name(s): s for s in shorts}
+    codec = Codec()
+    result: dict[str, collections.Counter[str]] = {s: collections.Counter() for s in shorts}
+    for rec in await read_topics(settings.kafka_bootstrap, names):
+        try:
+            kind = type(rec.decode(codec)).__name__
+        except Exception:  # an undecodable record is itself worth counting
+            kind = "(undecodable)"
+        result[names[rec.topic]][kind] += 1
+    return result
+
+
+async def print_summary(settings: Settings, *, settle: float = 0.0) -> dict[str, collections.Counter[str]]:
+    """Print per-topic counts; with `settle`, wait until the routed topics stop growing first."""
+    last: dict[str, collections.Counter[str]] | None = None
+    deadline = asyncio.get_running_loop().time() + settle
+    counts = await topic_counts(settings)
+    while settle and asyncio.get_running_loop().time() < deadline and counts != last:
+        last = counts
+        await asyncio.sleep(3)
+        counts = await topic_counts(settings)
+    agency_of = {v: k for k, v in INTAKE_TOPICS.items()}
+    print("topic                         records  by kind")
+    for short, c in counts.items():
+        label = f"{short} ({agency_of[short].value})" if short in agency_of else short
+        kinds = ", ".join(f"{k}={n}" for k, n in sorted(c.items())) or "-"
+        print(f"{label:32} {sum(c.values()):6}  {kinds}")
+    return counts
+
+
