@@ -42,6 +42,7 @@ from schemas.models import (
     AuditRecord,
     DeadLetter,
     FieldError,
+    FrontDoorReferral,
     Recall,
     Record,
     Rejection,
@@ -298,8 +299,9 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
                 if all(a.alert_id != marker.alert_id for a in cur.alerts):
                     cur = ChildState(cur.chronology, (*cur.alerts, marker), cur.open_referral)
                 touched[key] = cur
+            referred = any(isinstance(o.payload, FrontDoorReferral) for o in decision.outputs)
             for key, cur in touched.items():
-                open_ref = cur.open_referral or bool(decision.of_route(Route.FRONT_DOOR))
+                open_ref = cur.open_referral or referred
                 children[f"{la}|{key}"] = state.dump(ChildState(cur.chronology, cur.alerts, open_ref))
             for key, incident in decision.victim_updates:
                 hist = victim_states(la, [key]).get(key) or VictimHistory()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,13 +36,10 @@ async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout_s: float
     await consumer.start()
     out: list[Consumed] = []
     try:
-        tps = []
-        for topic in topics:
-            parts = consumer.partitions_for_topic(topic)
-            if parts is None:
-                await consumer._client.force_metadata_update()
-                parts = consumer.partitions_for_topic(topic) or set()
-            tps.extend(TopicPartition(topic, p) for p in sorted(parts))
+        metadata = await consumer._client.fetch_all_metadata()  # partitions of topics not yet assigned
+        tps = [
+            TopicPartition(topic, p) for topic in topics for p in sorted(metadata.partitions_for_topic(topic) or ())
+        ]
         if not tps:
             return out
         consumer.assign(tps)
@@ -51,10 +49,10 @@ async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout_s: float
         for tp in tps:
             if ends[tp] == 0:
                 consumer.pause(tp)
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
-            if not batch:
-                break
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout_s
+        while remaining and loop.time() < give_up:
+            batch = await consumer.getmany(timeout_ms=500)
             for tp, records in batch.items():
                 for r in records:
                     if r.offset < ends[tp]:

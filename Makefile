@@ -1,0 +1,21 @@
+# The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
+.PHONY: run test stop lint bench
+
+run:
+	bash deploy/run.sh
+
+test:
+	bash deploy/bootstrap.sh
+	.venv/bin/python -m pytest -q
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/mypy broker schemas producers consumers
+
+stop:
+	bash deploy/worker.sh stop
+	bash deploy/kafka.sh stop
+
+bench:
+	bash deploy/bootstrap.sh
+	.venv/bin/python -m benchmarks.throughput

@@ -1,0 +1,129 @@
+"""Session fixtures: the real Kafka broker (started by deploy/kafka.sh), a topic prefix per session with the
+catalogue applied, and the stream worker as a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from broker.admin import apply_topics, publish_schemas
+from broker.reader import Consumed, read_topics
+from broker.settings import Settings
+from broker.topics import catalogue
+from schemas.codec import Codec
+from schemas.models import Record
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def kafka() -> str:
+    """Start (or reuse) the project's local Kafka broker."""
+    subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "start"], check=True, cwd=ROOT)
+    return "127.0.0.1:" + os.environ.get("MASH_KAFKA_PORT", "9092")
+
+
+@pytest.fixture(scope="session")
+def settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings with a fresh topic prefix, the catalogue applied and the schemas published."""
+    s = Settings(
+        kafka_bootstrap=kafka,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}",
+        worker_data_dir=str(tmp_path_factory.mktemp("worker")),
+        identity_secret="integration-test-secret",  # type: ignore[arg-type]
+    )
+    asyncio.run(apply_topics(s))
+    asyncio.run(publish_schemas(s))
+    return s
+
+
+def worker_env(s: Settings) -> dict[str, str]:
+    """Environment that points a `mash` subprocess at these settings."""
+    env = dict(os.environ)
+    env.update(
+        MASH_KAFKA_BOOTSTRAP=s.kafka_bootstrap,
+        MASH_TOPIC_PREFIX=s.topic_prefix,
+        MASH_WORKER_DATA_DIR=s.worker_data_dir,
+        MASH_IDENTITY_SECRET=s.identity_secret.get_secret_value(),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class WorkerProcess:
+    """The stream worker as a separate OS process (`python -m broker.cli worker`)."""
+
+    def __init__(self, s: Settings, log: Path) -> None:
+        self.settings = s
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the worker process."""
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "broker.cli", "worker"], cwd=ROOT, env=worker_env(self.settings),
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL if it hangs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """One worker process for the session."""
+    w = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / "worker.log")
+    w.start()
+    yield w
+    w.stop()
+
+
+Predicate = Callable[[list[tuple[Consumed, Record]]], bool]
+
+
+async def read_decoded(s: Settings, *shorts: str) -> list[tuple[Consumed, Record]]:
+    """Every record on the topics (short names), decoded."""
+    cat = catalogue(s.topic_prefix)
+    codec = Codec()
+    recs = await read_topics(s.kafka_bootstrap, [cat.name(x) for x in shorts])
+    return [(r, r.decode(codec)) for r in recs]
+
+
+async def wait_for(s: Settings, shorts: tuple[str, ...], predicate: Predicate, timeout: float = 90.0) -> list[
+    tuple[Consumed, Record]
+]:
+    """Poll the topics until `predicate` holds on what is there; fail with what was seen at the timeout."""
+    end = time.monotonic() + timeout
+    while True:
+        got = await read_decoded(s, *shorts)
+        if predicate(got):
+            return got
+        if time.monotonic() > end:
+            kinds = sorted(type(r).__name__ for _, r in got)
+            raise AssertionError(f"timed out after {timeout}s waiting on {shorts}; saw {len(got)}: {kinds[:20]}")
+        await asyncio.sleep(1.0)

@@ -1,0 +1,157 @@
+"""The codec: only single-object encoding of known schemas is decoded; rule breaks name field and rule, not value."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastavro import parse_schema, schemaless_writer
+from pydantic import ValidationError
+
+from broker.errors import SchemaError
+from producers.simulator import generate as simulate
+from schemas._avro import avro_schema, to_datum
+from schemas.catalogue import schema_fingerprint
+from schemas.codec import MAGIC, Codec, InvalidPayload, field_errors
+from schemas.models import EncompassAcknowledgement, PoliceDomesticAbuseIncident, Record
+
+START = datetime(2026, 11, 2, 18, tzinfo=UTC)
+SECRET_REF = "SYN-PEEK-Q7X4Z9"  # distinctive synthetic values that must never leak into error text
+BAD_ONS = "X31415926"
+
+
+@pytest.fixture(scope="module")
+def codec() -> Codec:
+    return Codec()
+
+
+@pytest.fixture(scope="module")
+def incident() -> PoliceDomesticAbuseIncident:
+    for record in simulate(START, seed=5, count=40):
+        if isinstance(record, PoliceDomesticAbuseIncident):
+            return record
+    raise AssertionError("the simulator made no police incident")
+
+
+def _raw(model: type[Record], datum: dict[str, Any]) -> bytes:
+    """Single-object bytes of an arbitrary datum written with the model's current schema (no validation)."""
+    schema = avro_schema(model)
+    buf = io.BytesIO()
+    buf.write(MAGIC + schema_fingerprint(schema))
+    schemaless_writer(buf, parse_schema(schema), datum)
+    return buf.getvalue()
+
+
+def test_valid_bytes_decode(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """Sanity baseline: the encoded incident decodes back equal (so the refusals below are about the bytes)."""
+    assert codec.decode(codec.encode(incident)) == incident
+
+
+def test_wrong_magic_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """Bytes without the C3 01 header are refused with a SchemaError naming single-object encoding."""
+    data = codec.encode(incident)
+    with pytest.raises(SchemaError, match="single-object encoding"):
+        codec.decode(b"\xc3\x02" + data[2:])
+    with pytest.raises(SchemaError, match="single-object encoding"):
+        codec.decode(b"")
+    with pytest.raises(SchemaError, match="single-object encoding"):
+        codec.decode(None)
+
+
+def test_confluent_framing_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """Confluent wire format (0x00 + 4-byte schema id + body) is refused, not guessed at."""
+    body = codec.encode(incident)[10:]
+    with pytest.raises(SchemaError, match="single-object encoding") as caught:
+        codec.decode(b"\x00" + (42).to_bytes(4, "big") + body)
+    assert not isinstance(caught.value, InvalidPayload)
+
+
+def test_unknown_fingerprint_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """A well-framed payload whose fingerprint is not in the catalogue is refused, naming the fingerprint."""
+    body = codec.encode(incident)[10:]
+    unknown = bytes.fromhex("0123456789abcdef")
+    assert codec.catalogue.by_fingerprint(unknown) is None
+    with pytest.raises(SchemaError, match="unknown schema fingerprint 0123456789abcdef"):
+        codec.decode(MAGIC + unknown + body)
+    assert codec.peek(MAGIC + unknown + body) is None
+
+
+@pytest.mark.parametrize("keep", [10, 11, 30, -5])
+def test_truncated_body_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident, keep: int) -> None:
+    """A body cut short raises SchemaError (undecodable), never an unhandled fastavro error."""
+    data = codec.encode(incident)
+    with pytest.raises(SchemaError, match="undecodable body") as caught:
+        codec.decode(data[:keep])
+    assert not isinstance(caught.value, InvalidPayload)
+
+
+def test_amend_without_supersedes_is_invalid_payload(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """An AMEND envelope with no supersedes decodes to InvalidPayload naming envelope.supersedes and the rule."""
+    datum = to_datum(incident)
+    datum["envelope"].update(action="AMEND", supersedes=None, source_reference=SECRET_REF)
+    with pytest.raises(InvalidPayload) as caught:
+        codec.decode(_raw(PoliceDomesticAbuseIncident, datum))
+    exc = caught.value
+    assert exc.record == "PoliceDomesticAbuseIncident"
+    assert exc.errors == [("envelope.supersedes", "required when action is AMEND or WITHDRAW")]
+    assert isinstance(exc, SchemaError)
+    assert SECRET_REF not in str(exc)
+
+
+def test_bad_ons_code_is_invalid_payload_without_the_value(codec: Codec,
+                                                           incident: PoliceDomesticAbuseIncident) -> None:
+    """A bad ONS code yields InvalidPayload naming envelope.home_local_authority and the rule, never the value."""
+    datum = to_datum(incident)
+    datum["envelope"]["home_local_authority"] = BAD_ONS
+    with pytest.raises(InvalidPayload) as caught:
+        codec.decode(_raw(PoliceDomesticAbuseIncident, datum))
+    exc = caught.value
+    assert exc.errors == [
+        ("envelope.home_local_authority", "must be an ONS local authority code: E or W then 8 digits")
+    ]
+    assert BAD_ONS not in str(exc)
+    assert all(BAD_ONS not in f and BAD_ONS not in r for f, r in exc.errors)
+
+
+def test_peek_reads_source_reference_of_an_invalid_payload(codec: Codec,
+                                                           incident: PoliceDomesticAbuseIncident) -> None:
+    """peek() returns the raw datum of an invalid payload, so the rejection can carry its source_reference."""
+    datum = to_datum(incident)
+    datum["envelope"].update(action="WITHDRAW", supersedes=None, source_reference=SECRET_REF)
+    data = _raw(PoliceDomesticAbuseIncident, datum)
+    with pytest.raises(InvalidPayload):
+        codec.decode(data)
+    peeked = codec.peek(data)
+    assert peeked is not None
+    assert peeked["envelope"]["source_reference"] == SECRET_REF  # type: ignore[index]
+    assert peeked["envelope"]["notification_id"] == incident.envelope.notification_id  # type: ignore[index]
+
+
+def test_peek_is_none_for_garbage(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """peek() never raises: bad framing or a truncated body give None."""
+    data = codec.encode(incident)
+    assert codec.peek(None) is None
+    assert codec.peek(b"\x00\x00\x00\x00\x01" + data[10:]) is None
+    assert codec.peek(data[:12]) is None
+
+
+def test_naive_datetime_is_refused_by_the_model() -> None:
+    """An instant without a UTC offset is refused by the model with "must carry a UTC offset"."""
+    naive = datetime(2026, 11, 20, 9, 15)
+    with pytest.raises(ValidationError) as caught:
+        EncompassAcknowledgement(notice_id="5e5e0000-0000-4000-8000-000000000001", school_urn="123456",
+                                 acknowledged=naive)
+    assert field_errors(caught.value) == [("acknowledged", "must carry a UTC offset")]
+
+
+def test_offset_instants_are_stored_as_utc_millis() -> None:
+    """An instant with a non-UTC offset is converted to UTC and truncated to milliseconds (Avro timestamp-millis)."""
+    ack = EncompassAcknowledgement(
+        notice_id="5e5e0000-0000-4000-8000-000000000001", school_urn="123456",
+        acknowledged=datetime(2026, 6, 1, 9, 15, 0, 123456, tzinfo=UTC).astimezone(ZoneInfo("Europe/London")),
+    )
+    assert ack.acknowledged == datetime(2026, 6, 1, 9, 15, 0, 123000, tzinfo=UTC)
+    assert ack.acknowledged.utcoffset() == timedelta(0)
