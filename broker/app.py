@@ -88,6 +88,8 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         broker_commit_every=100,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=3600.0,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
 
     def raw(name: str) -> faust.TopicT:

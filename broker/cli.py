@@ -81,6 +81,26 @@ def schemas_publish() -> None:
     typer.echo(f"published {n} schema versions")
 
 
+def _dump_tasks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every asyncio task's stack to stderr (operations: diagnose a stall)."""
+    import signal
+
+    def dump(signum: int, frame: object) -> None:
+        for task in asyncio.all_tasks(faust_loop()):
+            print(f"task {task.get_name()}", file=sys.stderr)
+            coro: object = task.get_coro()
+            while coro is not None:
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+                if frame is not None:
+                    print(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}", file=sys.stderr)
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+
+    def faust_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_event_loop_policy().get_event_loop()
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
 @app.command()
 def worker() -> None:
     """Run the stream worker (intake, identity, routing) until interrupted."""
@@ -88,9 +108,11 @@ def worker() -> None:
 
     from broker.app import create_app
 
-    faust_app = create_app(Settings())
+    settings = Settings()
+    faust_app = create_app(settings)
     sys.argv = sys.argv[:1]
-    Worker(faust_app, loglevel="WARNING").execute_from_commandline()
+    _dump_tasks_on_sigusr1()
+    Worker(faust_app, loglevel=settings.faust_log_level).execute_from_commandline()
 
 
 @app.command()

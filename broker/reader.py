@@ -32,7 +32,11 @@ class Consumed:
 
 async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout_s: float = 30.0) -> list[Consumed]:
     """Every record currently on the topics (no consumer group, nothing committed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    # auto_offset_reset=earliest: the fetcher's own first reset must agree with the explicit seeks below
+    # (with "latest" its reset can land after a seek and silently skip everything).
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+    )
     await consumer.start()
     out: list[Consumed] = []
     try:
@@ -44,10 +48,12 @@ async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout_s: float
             return out
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        remaining = {tp for tp in tps if ends[tp] > 0}
+        starts = await consumer.beginning_offsets(tps)
         for tp in tps:
-            if ends[tp] == 0:
+            consumer.seek(tp, starts[tp])
+        remaining = {tp for tp in tps if ends[tp] > starts[tp]}
+        for tp in tps:
+            if ends[tp] <= starts[tp]:
                 consumer.pause(tp)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout_s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from broker.reader import read_topics
@@ -20,9 +20,15 @@ LONDON = ZoneInfo("Europe/London")
 
 
 def last_night(now: datetime) -> datetime:
-    """18:00 London time on the evening before `now`'s local date (so the whole night is in the past)."""
-    local = now.astimezone(LONDON)
-    evening = datetime.combine(local.date() - timedelta(days=1), datetime.min.time(), LONDON).replace(hour=18)
+    """18:00 London time of the latest night whose notifications are all reported by `now`.
+
+    A simulated night runs 15 hours from 18:00 and reports lag up to 12 hours, so the night must have begun
+    at least 27 hours before `now`.
+    """
+    latest = (now - timedelta(hours=27)).astimezone(LONDON)
+    evening = datetime.combine(latest.date(), time(18, 0), LONDON)
+    if evening > latest:
+        evening = datetime.combine(latest.date() - timedelta(days=1), time(18, 0), LONDON)
     return evening.astimezone(UTC)
 
 

@@ -24,4 +24,5 @@ class Settings(BaseSettings):
     worker_data_dir: str = Field(".local/worker", description="faust table store directory")
     worker_web_port: int = Field(6066, description="faust web port")
     table_store: str = Field("rocksdb://", description="faust table store URL")
+    faust_log_level: str = Field("WARNING", description="log level of faust's own logging")
     log_json: bool = Field(False, description="render logs as JSON lines")
