@@ -18,4 +18,5 @@ stop:
 
 bench:
 	bash deploy/bootstrap.sh
-	.venv/bin/python -m benchmarks.throughput
+	.venv/bin/python -m benchmarks.throughput 2000
+	.venv/bin/python -m benchmarks.recovery 3000

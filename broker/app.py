@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import faust
@@ -28,7 +29,7 @@ import faust
 from broker import state
 from broker._deadlines import DefaultDeadlines
 from broker.errors import BrokerError, SchemaError
-from broker.identity import subjects
+from broker.identity import AgencyNotification, subjects
 from broker.intake import Seen, Verdict, admit, content_hash, derived_id
 from broker.logs import configure_logging, get_logger
 from broker.reference import DEFAULT_SCHOOLS, School, load_schools
@@ -92,6 +93,38 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         broker_heartbeat_interval=3.0,
     )
 
+    stages: dict[str, tuple[str, float]] = {}
+    idle_since: dict[Any, float] = {}
+
+    def stage(agent: str, name: str) -> None:
+        stages[agent] = (name, time.monotonic())
+
+    @app.timer(10.0)  # type: ignore[untyped-decorator]
+    async def watchdog() -> None:
+        """Warn when an agent has sat in one stage (other than waiting for input) for over 30 s."""
+        now = time.monotonic()
+        for agent, (name, since) in stages.items():
+            if name != "waiting for input" and now - since > 30:
+                log.warning("agent stalled", agent=agent, stage=name, seconds=round(now - since))
+        consumer: Any = app.consumer  # faust internals: which assigned partitions are being fetched
+        assigned = {tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")}
+        active = set(consumer._active_partitions or ())
+        for tp in assigned - active:
+            idle_since.setdefault(tp, now)
+        for tp in list(idle_since):
+            if tp in active or tp not in assigned:
+                del idle_since[tp]
+            elif now - idle_since[tp] > 30:
+                log.warning(
+                    "partition not fetched",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    paused=tp in consumer._paused_partitions,
+                    buffered=tp in consumer._buffered_partitions,
+                    in_recovery=app.in_recovery,
+                    seconds=round(now - idle_since[tp]),
+                )
+
     def raw(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
@@ -128,7 +161,8 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
             at=at,
             **extra,
         )
-        return send(audit, str(notification_id) if notification_id else None, rec)
+        sent: Awaitable[Any] = send(audit, str(notification_id) if notification_id else None, rec)
+        return sent
 
     async def refuse(
         message: Any, agency: AgencyType, reason: str, errors: list[tuple[str, str]], record: Record | None
@@ -188,52 +222,62 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
 
     @app.agent(intake_topic, concurrency=1)
     async def intake(stream: faust.StreamT[bytes]) -> None:
+        stage("intake", "waiting for input")
         async for event in stream.events():
-            message = event.message
-            agency = intake_names[message.topic]
-            received = _append_time(message)
+            stage("intake", "deciding")
             try:
-                record = codec.decode(message.value)
-            except InvalidPayload as exc:
-                await refuse(message, agency, "INVALID", exc.errors, None)
-                continue
-            except SchemaError as exc:
-                await refuse(message, agency, "UNDECODABLE", [("(message)", str(exc))], None)
-                continue
-            env = record.envelope  # type: ignore[attr-defined]
-            nid = str(env.notification_id)
-            prior = seen.get(nid)
-            outcome = admit(
-                record, agency=agency, seen=state.load_seen(prior) if prior else None, received=received
-            )
-            if outcome.verdict is Verdict.ACCEPT:
-                try:
-                    subjects(record, secret)  # every subject must be identifiable before we accept
-                except BrokerError as exc:
-                    field = getattr(exc, "field", "(record)")
-                    await refuse(message, agency, "INVALID", [(field, str(exc).split(": ", 1)[-1])], record)
-                    continue
-            if outcome.verdict in (Verdict.INVALID, Verdict.CONFLICT):
-                await refuse(message, agency, outcome.verdict.value, list(outcome.errors), record)
-                continue
-            if outcome.verdict is Verdict.DUPLICATE:
-                await (await audit_record(
-                    AuditEvent.DUPLICATE_DROPPED, received, notification_id=env.notification_id,
-                    purpose="resent with identical content: dropped",
-                ))
-                log.info("duplicate dropped", topic=message.topic, offset=message.offset, notification_id=nid)
-                continue
-            ms = str(int(received.timestamp() * 1000)).encode()
-            fut = await send(accepted, env.home_local_authority, record, {"received-ms": ms})
-            afut = await audit_record(
-                AuditEvent.ACCEPTED, received, notification_id=env.notification_id,
-                purpose=f"{type(record).__name__} accepted from {agency.value}",
-                lawful_basis=env.lawful_basis,
-            )
-            await asyncio.gather(fut, afut)
-            seen[nid] = state.dump(Seen(content_hash(record), env.home_local_authority, int(ms)))
-            log.info("accepted", topic=message.topic, partition=message.partition, offset=message.offset,
-                     notification_id=nid)
+                await admit_one(event.message)
+            finally:
+                stage("intake", "waiting for input")
+
+    async def admit_one(message: Any) -> None:
+        agency = intake_names[message.topic]
+        received = _append_time(message)
+        try:
+            record = codec.decode(message.value)
+        except InvalidPayload as exc:
+            await refuse(message, agency, "INVALID", exc.errors, None)
+            return
+        except SchemaError as exc:
+            await refuse(message, agency, "UNDECODABLE", [("(message)", str(exc))], None)
+            return
+        env = record.envelope  # type: ignore[attr-defined]
+        nid = str(env.notification_id)
+        prior = seen.get(nid)
+        outcome = admit(
+            record, agency=agency, seen=state.load_seen(prior) if prior else None, received=received
+        )
+        if outcome.verdict is Verdict.ACCEPT:
+            notification = cast(AgencyNotification, record)  # admit() checked the kind
+            try:
+                subjects(notification, secret)  # every subject must be identifiable before we accept
+            except BrokerError as exc:
+                field = getattr(exc, "field", "(record)")
+                await refuse(message, agency, "INVALID", [(field, str(exc).split(": ", 1)[-1])], record)
+                return
+        if outcome.verdict in (Verdict.INVALID, Verdict.CONFLICT):
+            await refuse(message, agency, outcome.verdict.value, list(outcome.errors), record)
+            return
+        if outcome.verdict is Verdict.DUPLICATE:
+            await (await audit_record(
+                AuditEvent.DUPLICATE_DROPPED, received, notification_id=env.notification_id,
+                purpose="resent with identical content: dropped",
+            ))
+            log.info("duplicate dropped", topic=message.topic, offset=message.offset, notification_id=nid)
+            return
+        ms = str(int(received.timestamp() * 1000)).encode()
+        fut = await send(accepted, env.home_local_authority, record, {"received-ms": ms})
+        afut = await audit_record(
+            AuditEvent.ACCEPTED, received, notification_id=env.notification_id,
+            purpose=f"{type(record).__name__} accepted from {agency.value}",
+            lawful_basis=env.lawful_basis,
+        )
+        stage("intake", "awaiting acks of the forward and its audit")
+        await asyncio.gather(fut, afut)
+        stage("intake", "recording")
+        seen[nid] = state.dump(Seen(content_hash(record), env.home_local_authority, int(ms)))
+        log.info("accepted", topic=message.topic, partition=message.partition, offset=message.offset,
+                 notification_id=nid)
 
     def child_states(authority: str, keys: list[str]) -> dict[str, ChildState]:
         out: dict[str, ChildState] = {}
@@ -255,69 +299,78 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
 
     @app.agent(accepted, concurrency=1)
     async def router(stream: faust.StreamT[bytes]) -> None:
+        stage("router", "waiting for input")
         async for event in stream.events():
-            message = event.message
-            record = codec.decode(message.value)
-            env = record.envelope  # type: ignore[attr-defined]
-            nid = str(env.notification_id)
-            la = env.home_local_authority
-            headers = dict(message.headers or [])
-            received = _instant(int(headers.get("received-ms", b"0")))
-            if routed.get(nid) is not None:
-                log.info("already routed", offset=message.offset, notification_id=nid)
-                continue
-            who = subjects(record, secret)
-            child_keys = [k for p in who.children for k in p.all]
-            adult_keys = [k for _, p in who.adults if p is not None for k in p.all]
-            prior = routed.get(str(env.supersedes)) if env.supersedes else None
-            ctx = RoutingContext(
-                children=child_states(la, child_keys),
-                victims=victim_states(la, adult_keys),
-                prior_outputs=state.load_routed(prior).produced if prior else (),
-                schools=directory,
-            )
-            decision = route(record, ctx=ctx, received=received, secret=secret, deadlines=deadlines)
-            futures = []
-            for out in decision.outputs:
-                futures.append(await send(route_topics[out.route], out.recipient, out.payload))
-                recall = isinstance(out.payload, Recall)
-                futures.append(await audit_record(
-                    AuditEvent.RECALLED if recall else AuditEvent.DISCLOSED, received,
-                    notification_id=env.notification_id, purpose=out.purpose, output_id=out.output_id,
-                    route=out.route, recipient=out.recipient, lawful_basis=out.lawful_basis,
-                ))
-            await asyncio.gather(*futures)
-            # Outputs are acknowledged; now record the state that says so (the routed marker last).
-            for alias, primary in decision.aliases:
-                aliases[f"{la}|{alias}"] = primary
-            touched: dict[str, ChildState] = {}
-            for key, entry in decision.chronology:
-                cur = touched.get(key) or child_states(la, [key]).get(key) or ChildState()
-                if all(e.notification_id != entry.notification_id for e in cur.chronology):
-                    cur = ChildState((*cur.chronology, entry), cur.alerts, cur.open_referral)
-                touched[key] = cur
-            for key, marker in decision.cumulative_markers:
-                cur = touched.get(key) or child_states(la, [key]).get(key) or ChildState()
-                if all(a.alert_id != marker.alert_id for a in cur.alerts):
-                    cur = ChildState(cur.chronology, (*cur.alerts, marker), cur.open_referral)
-                touched[key] = cur
-            referred = any(isinstance(o.payload, FrontDoorReferral) for o in decision.outputs)
-            for key, cur in touched.items():
-                open_ref = cur.open_referral or referred
-                children[f"{la}|{key}"] = state.dump(ChildState(cur.chronology, cur.alerts, open_ref))
-            for key, incident in decision.victim_updates:
-                hist = victim_states(la, [key]).get(key) or VictimHistory()
-                if all(i.notification_id != incident.notification_id for i in hist.incidents):
-                    victims[f"{la}|{key}"] = state.dump(VictimHistory((*hist.incidents, incident)))
-            routed[nid] = state.dump(state.Routed(la, decision.produced, tuple(p.primary for p in who.children)))
-            log.info(
-                "routed",
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                notification_id=nid,
-                outputs={r.value: len(decision.of_route(r)) for r in Route if decision.of_route(r)},
-            )
+            stage("router", "routing")
+            try:
+                await route_one(event.message)
+            finally:
+                stage("router", "waiting for input")
+
+    async def route_one(message: Any) -> None:
+        notification = cast(AgencyNotification, codec.decode(message.value))  # intake accepted it
+        env = notification.envelope
+        nid = str(env.notification_id)
+        la = env.home_local_authority
+        headers = dict(message.headers or [])
+        received = _instant(int(headers.get("received-ms", b"0")))
+        if routed.get(nid) is not None:
+            log.info("already routed", offset=message.offset, notification_id=nid)
+            return
+        who = subjects(notification, secret)
+        child_keys = [k for p in who.children for k in p.all]
+        adult_keys = [k for _, p in who.adults if p is not None for k in p.all]
+        prior = routed.get(str(env.supersedes)) if env.supersedes else None
+        ctx = RoutingContext(
+            children=child_states(la, child_keys),
+            victims=victim_states(la, adult_keys),
+            prior_outputs=state.load_routed(prior).produced if prior else (),
+            schools=directory,
+        )
+        decision = route(notification, ctx=ctx, received=received, secret=secret, deadlines=deadlines)
+        futures = []
+        for out in decision.outputs:
+            futures.append(await send(route_topics[out.route], out.recipient, out.payload))
+            recall = isinstance(out.payload, Recall)
+            futures.append(await audit_record(
+                AuditEvent.RECALLED if recall else AuditEvent.DISCLOSED, received,
+                notification_id=env.notification_id, purpose=out.purpose, output_id=out.output_id,
+                route=out.route, recipient=out.recipient, lawful_basis=out.lawful_basis,
+            ))
+        stage("router", "awaiting acks of outputs and audits")
+        await asyncio.gather(*futures)
+        stage("router", "recording")
+        # Outputs are acknowledged; now record the state that says so (the routed marker last).
+        for alias, primary in decision.aliases:
+            aliases[f"{la}|{alias}"] = primary
+        touched: dict[str, ChildState] = {}
+        for key, entry in decision.chronology:
+            cur = touched.get(key) or child_states(la, [key]).get(key) or ChildState()
+            if all(e.notification_id != entry.notification_id for e in cur.chronology):
+                cur = ChildState((*cur.chronology, entry), cur.alerts, cur.open_referral)
+            touched[key] = cur
+        for key, marker in decision.cumulative_markers:
+            cur = touched.get(key) or child_states(la, [key]).get(key) or ChildState()
+            if all(a.alert_id != marker.alert_id for a in cur.alerts):
+                cur = ChildState(cur.chronology, (*cur.alerts, marker), cur.open_referral)
+            touched[key] = cur
+        referred = any(isinstance(o.payload, FrontDoorReferral) for o in decision.outputs)
+        for key, cur in touched.items():
+            open_ref = cur.open_referral or referred
+            children[f"{la}|{key}"] = state.dump(ChildState(cur.chronology, cur.alerts, open_ref))
+        for key, incident in decision.victim_updates:
+            hist = victim_states(la, [key]).get(key) or VictimHistory()
+            if all(i.notification_id != incident.notification_id for i in hist.incidents):
+                victims[f"{la}|{key}"] = state.dump(VictimHistory((*hist.incidents, incident)))
+        routed[nid] = state.dump(state.Routed(la, decision.produced, tuple(p.primary for p in who.children)))
+        log.info(
+            "routed",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            notification_id=nid,
+            outputs={r.value: len(decision.of_route(r)) for r in Route if decision.of_route(r)},
+        )
 
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 
 import typer
@@ -81,24 +82,16 @@ def schemas_publish() -> None:
     typer.echo(f"published {n} schema versions")
 
 
-def _dump_tasks_on_sigusr1() -> None:
-    """`kill -USR1 <pid>` prints every asyncio task's stack to stderr (operations: diagnose a stall)."""
-    import signal
-
-    def dump(signum: int, frame: object) -> None:
-        for task in asyncio.all_tasks(faust_loop()):
-            print(f"task {task.get_name()}", file=sys.stderr)
-            coro: object = task.get_coro()
-            while coro is not None:
-                frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
-                if frame is not None:
-                    print(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}", file=sys.stderr)
-                coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
-
-    def faust_loop() -> asyncio.AbstractEventLoop:
-        return asyncio.get_event_loop_policy().get_event_loop()
-
-    signal.signal(signal.SIGUSR1, dump)
+def _dump_tasks(out: object = None) -> None:
+    """Print every asyncio task's await chain (file:line per frame) to stderr: diagnoses a stalled worker."""
+    for task in asyncio.all_tasks():
+        print(f"task {task.get_name()}", file=sys.stderr)
+        coro: object = task.get_coro()
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+            if frame is not None:
+                print(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}", file=sys.stderr)
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
 
 
 @app.command()
@@ -111,8 +104,14 @@ def worker() -> None:
     settings = Settings()
     faust_app = create_app(settings)
     sys.argv = sys.argv[:1]
-    _dump_tasks_on_sigusr1()
-    Worker(faust_app, loglevel=settings.faust_log_level).execute_from_commandline()
+
+    class _Worker(Worker):
+        def _install_signal_handlers_unix(self) -> None:
+            super()._install_signal_handlers_unix()
+            # `kill -QUIT <pid>`, as a JVM thread dump: print every task's await chain.
+            self.loop.add_signal_handler(signal.SIGQUIT, _dump_tasks)
+
+    _Worker(faust_app, loglevel=settings.faust_log_level).execute_from_commandline()
 
 
 @app.command()

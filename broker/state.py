@@ -31,12 +31,13 @@ _SEEN = TypeAdapter(Seen)
 
 def dump(value: ChildState | VictimHistory | Routed | Seen) -> Any:
     """A state value as JSON-ready data."""
-    adapter: TypeAdapter[Any] = {
+    adapters: dict[type, TypeAdapter[Any]] = {
         ChildState: _CHILD,
         VictimHistory: _VICTIM,
         Routed: _ROUTED,
         Seen: _SEEN,
-    }[type(value)]
+    }
+    adapter = adapters[type(value)]
     return adapter.dump_python(value, mode="json")
 
 

@@ -96,7 +96,8 @@ class AgencyClient:
     async def publish(self, notification: Record) -> Receipt:
         """Publish one notification and wait for the broker's acknowledgement."""
         fut = await self.send(notification)
-        return await fut
+        receipt: Receipt = await fut
+        return receipt
 
     async def send(self, notification: Record) -> _Pending:
         """Queue one notification; await the result for its receipt (lets callers pipeline sends)."""

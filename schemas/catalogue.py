@@ -54,7 +54,7 @@ def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
 def _compatible(reader: Mapping[str, Any], writer: Mapping[str, Any]) -> tuple[bool, str]:
     r = avro.schema.parse(json.dumps(reader))
     w = avro.schema.parse(json.dumps(writer))
-    result = ReaderWriterCompatibilityChecker().get_compatibility(r, w)
+    result = ReaderWriterCompatibilityChecker().get_compatibility(r, w)  # type: ignore[no-untyped-call]
     if result.compatibility is SchemaCompatibilityType.compatible:
         return True, ""
     detail = "; ".join(sorted(str(i) for i in result.incompatibilities)) or "incompatible"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from functools import cache
+from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from pydantic import ValidationError
@@ -49,7 +50,7 @@ def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 @cache
-def _writer(model: type[Record]) -> tuple[bytes, object]:
+def _writer(model: type[Record]) -> tuple[bytes, Any]:
     schema = avro_schema(model)
     return MAGIC + schema_fingerprint(schema), parse_schema(schema)
 
