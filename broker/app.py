@@ -16,6 +16,7 @@ redelivery computes the same deadlines and the same outputs.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Awaitable
@@ -36,6 +37,8 @@ from broker.reference import DEFAULT_SCHOOLS, School, load_schools
 from broker.routing import ChildState, RoutingContext, VictimHistory, route
 from broker.settings import Settings
 from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
+from broker.watchdog import Action as WatchAction
+from broker.watchdog import StallWatch
 from schemas.codec import Codec, InvalidPayload
 from schemas.models import (
     AgencyType,
@@ -94,7 +97,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     )
 
     stages: dict[str, tuple[str, float]] = {}
-    idle_since: dict[Any, float] = {}
+    stall_watch = StallWatch()
 
     def stage(agent: str, name: str) -> None:
         stages[agent] = (name, time.monotonic())
@@ -106,24 +109,23 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         for agent, (name, since) in stages.items():
             if name != "waiting for input" and now - since > 30:
                 log.warning("agent stalled", agent=agent, stage=name, seconds=round(now - since))
-        consumer: Any = app.consumer  # faust internals: which assigned partitions are being fetched
-        assigned = {tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")}
-        active = set(consumer._active_partitions or ())
-        for tp in assigned - active:
-            idle_since.setdefault(tp, now)
-        for tp in list(idle_since):
-            if tp in active or tp not in assigned:
-                del idle_since[tp]
-            elif now - idle_since[tp] > 30:
-                log.warning(
-                    "partition not fetched",
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    paused=tp in consumer._paused_partitions,
-                    buffered=tp in consumer._buffered_partitions,
-                    in_recovery=app.in_recovery,
-                    seconds=round(now - idle_since[tp]),
-                )
+        consumer: Any = app.consumer  # faust internals: committed offsets of the assigned input partitions
+        if app.in_recovery or app.rebalancing:
+            return
+        tps = [tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")]
+        if not tps:
+            return
+        highwaters = await consumer.highwaters(*tps)
+        committed = {tp: consumer._committed_offset.get(tp) for tp in tps}
+        action, stalls = stall_watch.check(now, committed, highwaters)
+        for st in stalls:
+            log.warning("partition stalled", topic=st.partition.topic, partition=st.partition.partition,  # type: ignore[attr-defined]
+                        lag=st.lag, seconds=round(st.seconds), action=action.value)
+        if action is WatchAction.RESEEK:
+            await consumer.perform_seek()
+        elif action is WatchAction.EXIT:
+            log.error("partitions still stalled after a re-seek; exiting for the supervisor to restart")
+            os._exit(70)
 
     def raw(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
