@@ -97,12 +97,12 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     )
 
     stages: dict[str, tuple[str, float]] = {}
-    stall_watch = StallWatch()
+    stall_watch = StallWatch(patience=20.0)
 
     def stage(agent: str, name: str) -> None:
         stages[agent] = (name, time.monotonic())
 
-    @app.timer(10.0)  # type: ignore[untyped-decorator]
+    @app.timer(5.0)  # type: ignore[untyped-decorator]
     async def watchdog() -> None:
         """Warn when an agent has sat in one stage (other than waiting for input) for over 30 s."""
         now = time.monotonic()
@@ -110,7 +110,8 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
             if name != "waiting for input" and now - since > 30:
                 log.warning("agent stalled", agent=agent, stage=name, seconds=round(now - since))
         consumer: Any = app.consumer  # faust internals: committed offsets of the assigned input partitions
-        if app.in_recovery or app.rebalancing:
+        busy = any(name != "waiting for input" for name, _ in stages.values())
+        if app.in_recovery or app.rebalancing or busy:
             return
         tps = [tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")]
         if not tps:

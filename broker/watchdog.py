@@ -2,9 +2,13 @@
 
 Observed on faust-streaming 0.15.3 against Kafka 4.1: a worker restarted straight after a SIGKILL sometimes
 stops delivering some assigned partitions while reporting itself ready (no error; consumer lag stays).
-The rule here is pure; the worker applies it on a timer: first it re-seeks to the committed offsets, and if
-the partition is still stuck it exits non-zero so its supervisor (deploy/worker.sh, the tests' harness)
-starts a fresh process, which recovers from the changelogs. At-least-once makes both steps safe.
+Measured: the stuck partitions' fetched-but-dropped records sit below faust's per-partition read offset,
+which a fetch batch from before the post-recovery seek had advanced; `Consumer.perform_seek()` resets it,
+and in every stall we reproduced that re-seek alone got the partitions moving within two seconds.
+The rule here is pure; the worker applies it on a timer while its agents are idle: first it re-seeks to
+the committed offsets, and if the partition is still stuck it exits non-zero so its supervisor
+(deploy/worker.sh, the tests' harness) starts a fresh process, which recovers from the changelogs.
+At-least-once makes both steps safe (a re-seek re-reads from the committed offset; outputs are idempotent).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -61,29 +62,51 @@ def worker_env(s: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """The stream worker as a separate OS process (`python -m broker.cli worker`)."""
+    """The stream worker as a separate OS process (`python -m broker.cli worker`), supervised as in
+    deploy/worker.sh: restarted when it exits on its own with a non-zero status."""
 
     def __init__(self, s: Settings, log: Path) -> None:
         self.settings = s
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Start the worker process."""
+    def _spawn(self) -> None:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "broker.cli", "worker"], cwd=ROOT, env=worker_env(self.settings),
             stdout=out, stderr=subprocess.STDOUT,
         )
 
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            proc = self.proc
+            assert proc is not None
+            rc = proc.wait()
+            if self._stopping.is_set() or rc in (0, -signal.SIGKILL, -signal.SIGTERM):
+                return
+            self.restarts += 1
+            time.sleep(2)
+            self._spawn()
+
+    def start(self) -> None:
+        """Start the worker process and its supervisor."""
+        self._stopping.clear()
+        self._spawn()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
+
     def kill(self) -> None:
-        """SIGKILL: no shutdown, no final commit."""
+        """SIGKILL: no shutdown, no final commit (the supervisor does not restart a killed worker)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), then SIGKILL if it hangs."""
+        self._stopping.set()
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
