@@ -365,6 +365,11 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
             hist = victim_states(la, [key]).get(key) or VictimHistory()
             if all(i.notification_id != incident.notification_id for i in hist.incidents):
                 victims[f"{la}|{key}"] = state.dump(VictimHistory((*hist.incidents, incident)))
+        # The changelog writes above go to several topics; a crash can land some and lose others. Wait until
+        # they are all acknowledged before the marker that says "routed", or a restart would skip this
+        # notification with its chronology entry lost.
+        stage("router", "awaiting the state changelog")
+        await app.producer.flush()
         routed[nid] = state.dump(state.Routed(la, decision.produced, tuple(p.primary for p in who.children)))
         log.info(
             "routed",

@@ -4,7 +4,7 @@ Observed on faust-streaming 0.15.3 against Kafka 4.1: a worker restarted straigh
 stops delivering some assigned partitions while reporting itself ready (no error; consumer lag stays).
 Measured: the stuck partitions' fetched-but-dropped records sit below faust's per-partition read offset,
 which a fetch batch from before the post-recovery seek had advanced; `Consumer.perform_seek()` resets it,
-and in every stall we reproduced that re-seek alone got the partitions moving within two seconds.
+and in the stalls we caught with it on, that re-seek alone got the partitions moving within two seconds.
 The rule here is pure; the worker applies it on a timer while its agents are idle: first it re-seeks to
 the committed offsets, and if the partition is still stuck it exits non-zero so its supervisor
 (deploy/worker.sh, the tests' harness) starts a fresh process, which recovers from the changelogs.
