@@ -27,7 +27,7 @@ from uuid import UUID
 
 import faust
 
-from broker import state
+from broker import _faust_patches, state
 from broker._deadlines import DefaultDeadlines
 from broker.errors import BrokerError, SchemaError
 from broker.identity import AgencyNotification, subjects
@@ -72,6 +72,7 @@ def _append_time(message: Any) -> datetime:
 def create_app(settings: Settings, *, schools: dict[str, School] | None = None) -> faust.App:
     """Build the worker application for one topic prefix."""
     configure_logging(json=settings.log_json)
+    _faust_patches.apply()
     cat = catalogue(settings.topic_prefix)
     codec = Codec()
     deadlines = DefaultDeadlines()
