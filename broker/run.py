@@ -13,6 +13,7 @@ from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
 from producers.sdk import AgencyClient
 from producers.simulator import simulate_night
 from schemas.codec import Codec
+from schemas.models import AuditRecord
 
 __all__ = ["last_night", "print_summary", "publish_night"]
 
@@ -60,7 +61,8 @@ async def topic_counts(settings: Settings) -> dict[str, collections.Counter[str]
     result: dict[str, collections.Counter[str]] = {s: collections.Counter() for s in shorts}
     for rec in await read_topics(settings.kafka_bootstrap, names):
         try:
-            kind = type(rec.decode(codec)).__name__
+            record = rec.decode(codec)
+            kind = record.event.value if isinstance(record, AuditRecord) else type(record).__name__
         except Exception:  # an undecodable record is itself worth counting
             kind = "(undecodable)"
         result[names[rec.topic]][kind] += 1
@@ -68,14 +70,16 @@ async def topic_counts(settings: Settings) -> dict[str, collections.Counter[str]
 
 
 async def print_summary(settings: Settings, *, settle: float = 0.0) -> dict[str, collections.Counter[str]]:
-    """Print per-topic counts; with `settle`, wait until the routed topics stop growing first."""
-    last: dict[str, collections.Counter[str]] | None = None
-    deadline = asyncio.get_running_loop().time() + settle
+    """Print per-topic counts; with `settle`, first wait (up to that many seconds) until the audit topic
+    has records and stops growing, i.e. the worker has routed what was published."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settle
     counts = await topic_counts(settings)
-    while settle and asyncio.get_running_loop().time() < deadline and counts != last:
-        last = counts
+    while settle and loop.time() < deadline:
         await asyncio.sleep(3)
-        counts = await topic_counts(settings)
+        last, counts = counts, await topic_counts(settings)
+        if sum(counts["audit"].values()) > 0 and counts == last:
+            break
     agency_of = {v: k for k, v in INTAKE_TOPICS.items()}
     print("topic                         records  by kind")
     for short, c in counts.items():

@@ -51,12 +51,12 @@ start() {
   nohup bash -c "$(declare -f java_cmd); heap=$heap here=$here libs=$libs; java_cmd kafka.Kafka '$state/server.properties'" \
     >>"$log" 2>&1 &
   echo $! > "$pidfile"
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 360); do
     if up; then say "up (pid $(cat "$pidfile"))"; return 0; fi
     if ! running; then say "broker exited; last log lines:"; tail -n 30 "$log" >&2; exit 1; fi
     sleep 0.5
   done
-  say "broker did not accept connections within 60s; last log lines:"; tail -n 30 "$log" >&2; exit 1
+  say "broker did not accept connections within 180s; last log lines:"; tail -n 30 "$log" >&2; exit 1
 }
 
 status() {
@@ -84,6 +84,7 @@ case "${1:-}" in
   start) start ;;
   status) status ;;
   stop) stop ;;
-  reset) stop; rm -rf "$data" "$log"; say "data removed" ;;
+  # The worker's table stores are derived from the changelog topics: they go with the data.
+  reset) stop; rm -rf "$data" "$log" "${MASH_LOCAL_DIR:-$root/.local}/worker"; say "data removed" ;;
   *) echo "usage: $0 resolve|start|status|stop|reset" >&2; exit 2 ;;
 esac

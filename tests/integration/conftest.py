@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from broker.admin import apply_topics, publish_schemas
 from broker.reader import Consumed, read_topics
@@ -35,7 +36,7 @@ def kafka() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings with a fresh topic prefix, the catalogue applied and the schemas published."""
     s = Settings(
         kafka_bootstrap=kafka,
@@ -45,7 +46,20 @@ def settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
     asyncio.run(apply_topics(s))
     asyncio.run(publish_schemas(s))
-    return s
+    yield s
+    asyncio.run(delete_topics(s))
+
+
+async def delete_topics(s: Settings) -> None:
+    """Remove a test prefix's topics (ours and the worker's changelogs), so a long-lived broker stays small."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith((f"{s.topic_prefix}.", f"{s.topic_prefix}-"))]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 def worker_env(s: Settings) -> dict[str, str]:

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from broker.reader import read_topics
 from broker.run import last_night, publish_night
 from broker.settings import Settings
 from schemas.models import AuditEvent, AuditRecord, FrontDoorReferral, Recall
-from tests.integration.conftest import WorkerProcess, read_decoded, wait_for
+from tests.integration.conftest import WorkerProcess, delete_topics, read_decoded, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ COUNT = 400
 
 
 @pytest.fixture(scope="module")
-def own_settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def own_settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A prefix of its own, so counts here are exact."""
     s = Settings(
         kafka_bootstrap=kafka,
@@ -33,7 +34,8 @@ def own_settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Settin
     )
     asyncio.run(apply_topics(s))
     asyncio.run(publish_schemas(s))
-    return s
+    yield s
+    asyncio.run(delete_topics(s))
 
 
 def disclosed(got: list) -> set:  # type: ignore[type-arg]
