@@ -28,7 +28,9 @@ async def latencies(settings, count: int) -> list[float]:  # type: ignore[no-unt
     appended = {codec.decode(r.value).envelope.notification_id: r.timestamp_ms for r in intake}  # type: ignore[attr-defined]
     first: dict[object, int] = {}
     for r in await read_topics(settings.kafka_bootstrap, [cat.name(t) for t in ROUTE_TOPICS.values()]):
-        nid = codec.decode(r.value).notification_id  # type: ignore[attr-defined]
+        nid = getattr(codec.decode(r.value), "notification_id", None)
+        if nid is None:  # cumulative-concern alerts cover several notifications
+            continue
         first[nid] = min(first.get(nid, r.timestamp_ms), r.timestamp_ms)
     return [first[n] - appended[n] for n in first if n in appended]
 
