@@ -19,10 +19,10 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import faust
@@ -56,6 +56,7 @@ from schemas.models import (
 __all__ = ["create_app"]
 
 log = get_logger("worker")
+T = TypeVar("T")
 _REF_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
 
 
@@ -283,23 +284,21 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         log.info("accepted", topic=message.topic, partition=message.partition, offset=message.offset,
                  notification_id=nid)
 
-    def child_states(authority: str, keys: list[str]) -> dict[str, ChildState]:
-        out: dict[str, ChildState] = {}
+    def lookup(table: Any, load: Callable[[Any], T], authority: str, keys: list[str]) -> dict[str, T]:
+        """State of each key (and of the primary key an alias points at) within one authority."""
+        out: dict[str, T] = {}
         for key in keys:
             for k in {key, aliases.get(f"{authority}|{key}") or key}:
-                value = children.get(f"{authority}|{k}")
+                value = table.get(f"{authority}|{k}")
                 if value is not None:
-                    out[k] = state.load_child(value)
+                    out[k] = load(value)
         return out
 
+    def child_states(authority: str, keys: list[str]) -> dict[str, ChildState]:
+        return lookup(children, state.load_child, authority, keys)
+
     def victim_states(authority: str, keys: list[str]) -> dict[str, VictimHistory]:
-        out: dict[str, VictimHistory] = {}
-        for key in keys:
-            for k in {key, aliases.get(f"{authority}|{key}") or key}:
-                value = victims.get(f"{authority}|{k}")
-                if value is not None:
-                    out[k] = state.load_victim(value)
-        return out
+        return lookup(victims, state.load_victim, authority, keys)
 
     @app.agent(accepted, concurrency=1)
     async def router(stream: faust.StreamT[bytes]) -> None:

@@ -35,17 +35,23 @@ def kafka() -> str:
     return "127.0.0.1:" + os.environ.get("MASH_KAFKA_PORT", "9092")
 
 
-@pytest.fixture(scope="session")
-def settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings with a fresh topic prefix, the catalogue applied and the schemas published."""
+def fresh_settings(kafka: str, data_dir: Path, letter: str) -> Settings:
+    """Settings with a new topic prefix (`letter` + 8 hex digits), the catalogue applied, schemas published."""
     s = Settings(
         kafka_bootstrap=kafka,
-        topic_prefix=f"t{uuid.uuid4().hex[:8]}",
-        worker_data_dir=str(tmp_path_factory.mktemp("worker")),
+        topic_prefix=f"{letter}{uuid.uuid4().hex[:8]}",
+        worker_data_dir=str(data_dir),
         identity_secret="integration-test-secret",  # type: ignore[arg-type]
     )
     asyncio.run(apply_topics(s))
     asyncio.run(publish_schemas(s))
+    return s
+
+
+@pytest.fixture(scope="session")
+def settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings for the session's shared worker; its topics are deleted afterwards."""
+    s = fresh_settings(kafka, tmp_path_factory.mktemp("worker"), "t")
     yield s
     asyncio.run(delete_topics(s))
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from broker.admin import apply_topics, publish_schemas
 from broker.reader import read_topics
 from broker.run import last_night, publish_night
 from broker.settings import Settings
 from schemas.models import AuditEvent, AuditRecord, FrontDoorReferral, Recall
-from tests.integration.conftest import WorkerProcess, delete_topics, read_decoded, wait_for
+from tests.integration.conftest import WorkerProcess, delete_topics, fresh_settings, read_decoded, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,13 +25,7 @@ COUNT = 400
 @pytest.fixture(scope="module")
 def own_settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A prefix of its own, so counts here are exact."""
-    s = Settings(
-        kafka_bootstrap=kafka,
-        topic_prefix=f"k{uuid.uuid4().hex[:8]}",
-        worker_data_dir=str(tmp_path_factory.mktemp("killed-worker")),
-    )
-    asyncio.run(apply_topics(s))
-    asyncio.run(publish_schemas(s))
+    s = fresh_settings(kafka, tmp_path_factory.mktemp("killed-worker"), "k")
     yield s
     asyncio.run(delete_topics(s))
 
