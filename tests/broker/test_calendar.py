@@ -134,7 +134,11 @@ def test_bank_holiday_and_weekend_inside_coverage_are_not_school_days() -> None:
 
 
 def test_outside_coverage_falls_back_to_working_days_unverified() -> None:
-    """After the file's coverage (from Sep 2027) school days are working days, marked unverified."""
+    """After the file's coverage (from 1 Sep 2026) school days are working days, marked unverified."""
+    assert school_day(date(2026, 8, 28), "E06000051") == (False, True)  # last week of coverage: summer holiday
+    assert school_day(date(2026, 9, 1), "E06000051") == (True, False)
+    assert school_day(date(2026, 12, 29), "E06000059") == (True, False)  # no guessed Christmas holiday
+    assert school_day(date(2026, 12, 28), "E06000059") == (False, False)  # substitute bank holiday
     assert school_day(date(2027, 9, 6), "E06000051") == (True, False)
     assert school_day(date(2027, 12, 27), "E06000051") == (False, False)
     assert school_day(date(2025, 8, 29), "E06000059") == (True, False)
@@ -147,25 +151,49 @@ def test_authority_without_file_falls_back_unverified() -> None:
     assert school_day(date(2026, 4, 3), UNCONFIGURED) == (False, False)
 
 
+def academic_years(code: str) -> list[date]:
+    """The 1 September starts of the academic years the raw file's coverage spans, read from the file."""
+    data = oracle_file(code)
+    assert data is not None
+    covers_from, covers_to, _ = data
+    firsts = []
+    first = covers_from
+    while first <= covers_to:
+        firsts.append(first)
+        first = first.replace(year=first.year + 1)
+    return firsts
+
+
 @pytest.mark.parametrize("code", SEEDED)
 def test_each_seeded_authority_has_a_well_formed_calendar(code: str) -> None:
-    """Each seed authority's file loads, names an https source, covers 2025/26 and 2026/27, is ordered."""
+    """Each seed authority's file loads, names an https source, covers whole academic years from 2025/26, is ordered."""
     calendar = school_calendar(code)
     assert calendar is not None and calendar.authority == code and code in AUTHORITIES
     assert calendar.source.startswith("https://")
-    assert calendar.covers_from <= date(2025, 9, 1) and calendar.covers_to >= date(2027, 8, 31)
+    assert calendar.covers_from <= date(2025, 9, 1) and (calendar.covers_from.month, calendar.covers_from.day) == (9, 1)
+    assert (calendar.covers_to.month, calendar.covers_to.day) == (8, 31)
+    assert calendar.covers_to >= date(2026, 8, 31)
+    firsts = academic_years(code)
+    assert firsts[0] == calendar.covers_from
+    assert firsts[-1].replace(year=firsts[-1].year + 1) - timedelta(days=1) == calendar.covers_to
     for earlier, later in zip(calendar.closures, calendar.closures[1:], strict=False):
         assert earlier.end < later.start, "closures must be sorted and not overlap"
     assert all(closure.label for closure in calendar.closures)
+    assert all(calendar.covers(closure.start) and calendar.covers(closure.end) for closure in calendar.closures)
 
 
 @pytest.mark.parametrize("code", SEEDED)
-@pytest.mark.parametrize("first", [date(2025, 9, 1), date(2026, 9, 1)])
-def test_each_academic_year_has_a_plausible_number_of_pupil_days(code: str, first: date) -> None:
-    """Each academic year in each file has 185-195 pupil days (catches transcription slips in the data)."""
-    days = [first + timedelta(days=n) for n in range(365)]
-    pupil_days = sum(1 for day in days if school_day(day, code).is_school_day)
-    assert 185 <= pupil_days <= 195
+def test_each_academic_year_has_a_plausible_number_of_pupil_days(code: str) -> None:
+    """Each academic year each file covers has 185-195 pupil days, all verified (catches transcription slips)."""
+    firsts = academic_years(code)
+    assert firsts, "the file must cover at least one academic year"
+    for first in firsts:
+        end = first.replace(year=first.year + 1)
+        days = [first + timedelta(days=n) for n in range((end - first).days)]
+        answers = [school_day(day, code) for day in days]
+        assert all(answer.verified for answer in answers), f"{first.year}/{end.year % 100} not fully covered"
+        pupil_days = sum(1 for answer in answers if answer.is_school_day)
+        assert 185 <= pupil_days <= 195, f"{first.year}/{end.year % 100}: {pupil_days} pupil days"
 
 
 @settings(max_examples=150, deadline=None)

@@ -67,10 +67,10 @@ def test_school_supplies_start_time_and_authority() -> None:
 
 def test_unverified_calendar_warns_on_stderr() -> None:
     """Past calendar coverage: the deadline is printed, plus a one-line warning naming authority and date."""
-    code, out, err = run("encompass", "--at", "2027-08-30T20:00:00+01:00", "--authority", "E06000051")
+    code, out, err = run("encompass", "--at", "2026-08-31T20:00:00+01:00", "--authority", "E06000051")
     assert code == 0
-    assert out == "2027-09-01T09:00:00+01:00\n"
-    assert err == "warning: calendar unverified for E06000051 on 2027-09-01: fell back to working days\n"
+    assert out == "2026-09-01T09:00:00+01:00\n"
+    assert err == "warning: calendar unverified for E06000051 on 2026-09-01: fell back to working days\n"
 
 
 def test_missing_offset_is_a_one_line_error_exit_2() -> None:

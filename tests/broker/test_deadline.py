@@ -153,11 +153,14 @@ def test_encompass_across_spring_forward_uses_bst_start() -> None:
 
 
 def test_encompass_across_fall_back_uses_gmt_start() -> None:
-    """Reported before the 25 Oct 2026 clock change and half term: 09:00 GMT on Mon 2 Nov is 09:00 UTC."""
-    got = encompass_deadline(utc("2026-10-23T20:00:00+01:00"), DORSET)
-    assert got.at == utc("2026-11-02T09:00:00+00:00")
+    """Across a fall-back: 09:00 GMT after Oct 2025 half term (verified); Oct 2026, past coverage, unverified."""
+    got = encompass_deadline(utc("2025-10-24T20:00:00+01:00"), DORSET)  # 26 Oct 2025 change, half term in file
+    assert got.at == utc("2025-11-03T09:00:00+00:00") and got.verified
+    past_coverage = encompass_deadline(utc("2026-10-23T20:00:00+01:00"), DORSET)  # 25 Oct 2026, no half term
+    assert past_coverage.at == utc("2026-10-26T09:00:00+00:00") and not past_coverage.verified
+    assert past_coverage.unverified_days == tuple(date(2026, 10, d) for d in range(23, 27))
     fallback = encompass_deadline(utc("2026-10-25T00:30:00+00:00"), UNCONFIGURED)  # inside the repeated hour
-    assert fallback.at == utc("2026-10-26T09:00:00+00:00")
+    assert fallback.at == utc("2026-10-26T09:00:00+00:00") and not fallback.verified
 
 
 def test_encompass_christmas_2026_fallback_skips_substitute_day() -> None:
@@ -166,10 +169,20 @@ def test_encompass_christmas_2026_fallback_skips_substitute_day() -> None:
     assert got.at == utc("2026-12-29T09:00:00+00:00") and not got.verified
 
 
-def test_encompass_christmas_2026_holiday_in_calendar() -> None:
-    """With Dorset's calendar, Christmas Eve 2026 is due when spring term starts (Mon 4 Jan 2027)."""
+def test_encompass_christmas_2025_holiday_in_calendar() -> None:
+    """With the LA calendar, Christmas Eve 2025 is due when spring term starts (Dorset 5 Jan, Shropshire 6 Jan)."""
+    got = encompass_deadline(utc("2025-12-24T20:00:00+00:00"), DORSET)
+    assert got == Deadline(utc("2026-01-05T09:00:00+00:00"), True, got.rule)
+    after_pd_day = encompass_deadline(utc("2025-12-24T20:00:00+00:00"), SHROPSHIRE)  # 5 Jan is an LA PD day
+    assert after_pd_day == Deadline(utc("2026-01-06T09:00:00+00:00"), True, after_pd_day.rule)
+
+
+def test_encompass_christmas_2026_past_coverage_falls_back_unverified() -> None:
+    """Past Dorset's coverage, Christmas Eve 2026 falls back to working days: due Tue 29 Dec, unverified."""
     got = encompass_deadline(utc("2026-12-24T20:00:00+00:00"), DORSET)
-    assert got.at == utc("2027-01-04T09:00:00+00:00")
+    assert got.at == utc("2026-12-29T09:00:00+00:00")
+    assert not got.verified and got.unverified_days == tuple(date(2026, 12, d) for d in range(24, 30))
+    assert (got.at, got.verified) == oracle_encompass(utc("2026-12-24T20:00:00+00:00"), "E06000059", time(9))
 
 
 def test_encompass_school_start_time_is_used() -> None:
@@ -180,9 +193,12 @@ def test_encompass_school_start_time_is_used() -> None:
 
 def test_encompass_past_coverage_is_unverified_and_names_the_days() -> None:
     """A deadline computed past the calendar file's coverage is unverified and lists the fallback days."""
-    got = encompass_deadline(utc("2027-08-30T20:00:00+01:00"), SHROPSHIRE)
-    assert got.at == utc("2027-09-01T09:00:00+01:00")
-    assert not got.verified and got.unverified_days == (date(2027, 9, 1),)
+    got = encompass_deadline(utc("2026-08-31T20:00:00+01:00"), SHROPSHIRE)  # last covered day (bank holiday)
+    assert got.at == utc("2026-09-01T09:00:00+01:00")
+    assert not got.verified and got.unverified_days == (date(2026, 9, 1),)
+    later = encompass_deadline(utc("2026-09-03T20:00:00+01:00"), SHROPSHIRE)  # Thursday, past coverage
+    assert later.at == utc("2026-09-04T09:00:00+01:00")
+    assert not later.verified and later.unverified_days == (date(2026, 9, 3), date(2026, 9, 4))
 
 
 # ---- fixed cases: front door ---------------------------------------------------------------------------
@@ -356,7 +372,7 @@ configs = st.sampled_from([SHROPSHIRE, DORSET, GLOUCESTERSHIRE, UNCONFIGURED])
 @example(utc("2026-10-25T01:30:00+00:00"), UNCONFIGURED, time(9))  # fall back, repeated hour
 @example(utc("2026-12-24T20:00:00+00:00"), UNCONFIGURED, time(9))  # Christmas and substitute day
 @example(utc("2026-03-10T09:00:00+00:00"), SHROPSHIRE, time(9))  # exactly at the start
-@example(utc("2027-08-27T18:00:00+01:00"), DORSET, time(8, 45))  # across the end of coverage
+@example(utc("2026-08-28T18:00:00+01:00"), DORSET, time(8, 45))  # across the end of coverage
 def test_encompass_matches_minute_walk_oracle(
     reported: datetime, config: AuthorityConfig, start: time
 ) -> None:
