@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -10,8 +11,6 @@ from broker.intake import Seen
 from broker.routing import ChildState, PriorOutput, VictimHistory
 
 __all__ = ["Routed", "dump", "load_child", "load_routed", "load_seen", "load_victim"]
-
-from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
