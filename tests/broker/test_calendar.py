@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
-from functools import cache
-from pathlib import Path
 
-import holidays
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,41 +16,13 @@ from broker.calendar import (
     school_calendar,
     school_day,
 )
+from tests.broker.oracle import oracle_file, oracle_school_day, oracle_working_day
 
-DATA = Path(__file__).resolve().parents[2] / "broker" / "data" / "school_holidays"
 SEEDED = ("E06000051", "E06000059", "E10000013")
 UNCONFIGURED = "E09000033"
-ORACLE_BANK_HOLIDAYS = holidays.country_holidays("GB", subdiv="ENG", years=range(2024, 2030))
 
 
-# ---- independent oracle: only `holidays` and the raw data files, read directly ------------------------
-
-
-def oracle_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in ORACLE_BANK_HOLIDAYS
-
-
-@cache
-def oracle_file(code: str) -> tuple[date, date, frozenset[date]] | None:
-    path = DATA / f"{code}.json"
-    if not path.exists():
-        return None
-    raw = json.loads(path.read_text())
-    closed: set[date] = set()
-    for item in raw["closures"]:
-        day, end = date.fromisoformat(item["from"]), date.fromisoformat(item["to"])
-        while day <= end:
-            closed.add(day)
-            day += timedelta(days=1)
-    cov = raw["coverage"]
-    return date.fromisoformat(cov["from"]), date.fromisoformat(cov["to"]), frozenset(closed)
-
-
-def oracle_school_day(day: date, code: str) -> tuple[bool, bool]:
-    data = oracle_file(code)
-    if data is None or not data[0] <= day <= data[1]:
-        return oracle_working_day(day), False
-    return oracle_working_day(day) and day not in data[2], True
+# ---- independent oracle (tests/broker/oracle.py): only `holidays` and the raw data files -------------
 
 
 # ---- bank holidays and working days --------------------------------------------------------------------

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import holidays
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -23,12 +19,11 @@ from broker.deadline import (
     frontdoor_deadline,
     is_out_of_hours,
 )
+from tests.broker.oracle import oracle_school_day, oracle_working_day
 
 LONDON = ZoneInfo("Europe/London")
 SHROPSHIRE, DORSET, GLOUCESTERSHIRE = (authority(c) for c in ("E06000051", "E06000059", "E10000013"))
 UNCONFIGURED = authority_or_default("E09000033")  # well-formed, no config, no calendar file
-DATA = Path(__file__).resolve().parents[2] / "broker" / "data" / "school_holidays"
-ORACLE_BANK_HOLIDAYS = holidays.country_holidays("GB", subdiv="ENG", years=range(2024, 2030))
 MINUTE = timedelta(minutes=1)
 
 
@@ -40,36 +35,6 @@ def utc(text: str) -> datetime:
 
 
 # ---- independent oracle: walks UTC minute by minute; inputs are `holidays` and the raw data files -------
-
-
-def oracle_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in ORACLE_BANK_HOLIDAYS
-
-
-@cache
-def oracle_file(code: str) -> tuple[date, date, frozenset[date]] | None:
-    path = DATA / f"{code}.json"
-    if not path.exists():
-        return None
-    raw = json.loads(path.read_text())
-    closed: set[date] = set()
-    for item in raw["closures"]:
-        day, end = date.fromisoformat(item["from"]), date.fromisoformat(item["to"])
-        while day <= end:
-            closed.add(day)
-            day += timedelta(days=1)
-    return (
-        date.fromisoformat(raw["coverage"]["from"]),
-        date.fromisoformat(raw["coverage"]["to"]),
-        frozenset(closed),
-    )
-
-
-def oracle_school_day(day: date, code: str) -> tuple[bool, bool]:
-    data = oracle_file(code)
-    if data is None or not data[0] <= day <= data[1]:
-        return oracle_working_day(day), False
-    return oracle_working_day(day) and day not in data[2], True
 
 
 def first_minute_after(instant: datetime) -> datetime:
