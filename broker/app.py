@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from broker.watchdog import Action as WatchAction
 from broker.watchdog import StallWatch
 from schemas.codec import Codec, InvalidPayload
 from schemas.models import (
+    REFERENCE,
     AgencyType,
     AuditEvent,
     AuditRecord,
@@ -57,7 +57,7 @@ __all__ = ["create_app"]
 
 log = get_logger("worker")
 T = TypeVar("T")
-_REF_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
+Handler = Callable[[Any], Awaitable[None]]
 
 
 def _instant(ms: int) -> datetime:
@@ -183,7 +183,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
             env_d = datum.get("envelope") if datum else None
             if isinstance(env_d, dict):
                 ref = env_d.get("source_reference")
-                sref = ref if isinstance(ref, str) and _REF_OK.match(ref) else None
+                sref = ref if isinstance(ref, str) and REFERENCE.match(ref) else None
                 raw_id = env_d.get("notification_id")
                 nid = raw_id if isinstance(raw_id, UUID) else None
         field_errors = [FieldError(field=f, rule=r) for f, r in errors]
@@ -225,15 +225,19 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
             fields=[f for f, _ in errors],
         )
 
+    async def serve(agent: str, busy: str, stream: faust.StreamT[bytes], handle: Handler) -> None:
+        """One message at a time through `handle`, with the agent's stage kept for the watchdog."""
+        stage(agent, "waiting for input")
+        async for event in stream.events():
+            stage(agent, busy)
+            try:
+                await handle(event.message)
+            finally:
+                stage(agent, "waiting for input")
+
     @app.agent(intake_topic, concurrency=1)
     async def intake(stream: faust.StreamT[bytes]) -> None:
-        stage("intake", "waiting for input")
-        async for event in stream.events():
-            stage("intake", "deciding")
-            try:
-                await admit_one(event.message)
-            finally:
-                stage("intake", "waiting for input")
+        await serve("intake", "deciding", stream, admit_one)
 
     async def admit_one(message: Any) -> None:
         agency = intake_names[message.topic]
@@ -302,13 +306,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
 
     @app.agent(accepted, concurrency=1)
     async def router(stream: faust.StreamT[bytes]) -> None:
-        stage("router", "waiting for input")
-        async for event in stream.events():
-            stage("router", "routing")
-            try:
-                await route_one(event.message)
-            finally:
-                stage("router", "waiting for input")
+        await serve("router", "routing", stream, route_one)
 
     async def route_one(message: Any) -> None:
         notification = cast(AgencyNotification, codec.decode(message.value))  # intake accepted it

@@ -48,7 +48,8 @@ NAMESPACE = "uk.gov.mash"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 _ONS = re.compile(r"^[EW]\d{8}$")
 _URN = re.compile(r"^\d{6,7}$")
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
+#: A sender's reference: letters, digits and / _ . : - only (no spaces, so no names); the worker reuses it.
+REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
 
 
 class Record(BaseModel):
@@ -78,7 +79,7 @@ OnsCode = Annotated[str, AfterValidator(_ons_code)]
 
 
 def _reference(value: str) -> str:
-    if not _REF.match(value):
+    if not REFERENCE.match(value):
         raise ValueError("must be 1-64 characters of letters, digits and / _ . : - (no spaces)")
     return value
 
