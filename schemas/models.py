@@ -40,6 +40,7 @@ __all__ = [
     "Recall",
     "Rejection",
     "SlaEvent",
+    "SupersedeRequest",
     "TriageItemDiscussed",
     "YouthJusticeNotification",
 ]
@@ -637,6 +638,8 @@ class FrontDoorReferral(Record):
     consent: ConsentStatus = Field(description="consent status")
     safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
     summary: str | None = Field(None, description="the sender's narrative")
+    rag: Rag = Field(Rag.UNKNOWN, description="RAG rating the broker set (RED shortens the decision deadline)")
+    rag_reason: str | None = Field(None, description="why the broker set that RAG rating (a rule, never data)")
 
 
 class EncompassNotice(Record):
@@ -760,8 +763,11 @@ class DeadLetter(Record):
     errors: list[FieldError] = Field(default_factory=list, description="broken rules, when known")
     notification_id: UUID | None = Field(None, description="notification id, when it could be read")
     raw_key: bytes | None = Field(None, description="the raw message key")
-    raw_value: bytes | None = Field(None, description="the raw message value")
+    raw_value: bytes | None = Field(None, description="the raw message value, or its first bytes when too large")
     at: Instant = Field(description="when dead-lettered (UTC)")
+    stage: str = Field("intake", description="the stage that failed: intake, or router.<step> (for redrive)")
+    raw_size: int | None = Field(None, description="size of the whole raw value in bytes")
+    raw_truncated: bool = Field(False, description="raw_value is a bounded preview, not the whole value")
 
 
 class AuditRecord(Record):
@@ -819,6 +825,22 @@ class TriageItemDiscussed(Record):
     discussed: Instant = Field(description="when (UTC)")
 
 
+class SupersedeRequest(Record):
+    """Internal (router to router): recall whatever a superseded notification produced, in any partition.
+
+    An AMEND or WITHDRAW whose predecessor was routed in another partition (another home authority) is
+    broadcast to every partition of the router's input; the partition holding the predecessor recalls its
+    outputs, the others remember the supersession in case the predecessor arrives late.
+    """
+
+    request_id: UUID = Field(description="derived id: uuid5(superseding notification, superseded notification)")
+    superseded_id: UUID = Field(description="the notification superseded")
+    by_notification_id: UUID = Field(description="the AMEND or WITHDRAW that supersedes it")
+    action: Action = Field(description="AMEND or WITHDRAW")
+    authority: str = Field(description="home authority of the superseding notification")
+    issued: Instant = Field(description="when the superseding notification was received (UTC)")
+
+
 AGENCY_BODIES: dict[AgencyType, tuple[type[Record], ...]] = {
     AgencyType.POLICE: (PoliceDomesticAbuseIncident, PoliceChildConcern),
     AgencyType.HEALTH: (HealthSafeguardingNotification,),
@@ -844,5 +866,6 @@ FEEDBACK: tuple[type[Record], ...] = (
     FrontDoorDecision,
     TriageItemDiscussed,
 )
-ALL_RECORDS: tuple[type[Record], ...] = NOTIFICATIONS + OUTPUTS + FEEDBACK
+INTERNAL: tuple[type[Record], ...] = (SupersedeRequest,)
+ALL_RECORDS: tuple[type[Record], ...] = NOTIFICATIONS + OUTPUTS + FEEDBACK + INTERNAL
 
