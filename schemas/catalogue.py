@@ -18,8 +18,8 @@ from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibi
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from broker.errors import SchemaError
 from schemas._avro import avro_schema
+from schemas.errors import SchemaError
 from schemas.models import ALL_RECORDS, Record
 
 __all__ = ["AVRO_DIR", "IncompatibleSchema", "SchemaCatalogue", "SchemaVersion", "check_full_transitive"]

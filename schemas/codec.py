@@ -14,9 +14,9 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
-from broker.errors import SchemaError
 from schemas._avro import avro_schema, to_datum
 from schemas.catalogue import SchemaCatalogue, default_catalogue, schema_fingerprint
+from schemas.errors import SchemaError
 from schemas.models import ALL_RECORDS, Record
 
 __all__ = ["MAGIC", "Codec", "InvalidPayload"]
