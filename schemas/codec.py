@@ -94,10 +94,17 @@ class Codec:
         if model is None:
             raise SchemaError(f"no model for record {version.name}")
         _, reader = _writer(model)
+        body = io.BytesIO(data[10:])
         try:
-            datum = schemaless_reader(io.BytesIO(data[10:]), self.catalogue.parsed(fp), reader)
+            datum = schemaless_reader(body, self.catalogue.parsed(fp), reader)
         except Exception as exc:  # fastavro raises several types on truncated or corrupt bodies
             raise SchemaError(f"{version.name} v{version.version}: undecodable body ({type(exc).__name__})") from exc
+        trailing = len(data) - 10 - body.tell()
+        if trailing:
+            raise SchemaError(
+                f"{version.name} v{version.version}: (message): {trailing} trailing bytes after the Avro body"
+                " (the body must be consumed exactly)"
+            )
         try:
             return model.model_validate(datum)
         except ValidationError as exc:

@@ -155,3 +155,18 @@ def test_offset_instants_are_stored_as_utc_millis() -> None:
     )
     assert ack.acknowledged == datetime(2026, 6, 1, 9, 15, 0, 123000, tzinfo=UTC)
     assert ack.acknowledged.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("tail", [b"\x00", b"\x02\x41", bytes(range(1, 17))])
+def test_trailing_bytes_are_refused(codec: Codec, incident: PoliceDomesticAbuseIncident, tail: bytes) -> None:
+    """A valid body followed by any trailing bytes is refused, naming the count and the rule."""
+    with pytest.raises(SchemaError, match=f"{len(tail)} trailing bytes after the Avro body"):
+        codec.decode(codec.encode(incident) + tail)
+
+
+def test_truncated_body_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """Every truncation of a valid body (cut anywhere after the header) is refused as undecodable."""
+    data = codec.encode(incident)
+    for cut in range(10, len(data), max(1, len(data) // 40)):
+        with pytest.raises(SchemaError):
+            codec.decode(data[:cut])
