@@ -26,7 +26,8 @@ class Verdict(str, Enum):
     """What intake does with a decoded notification."""
 
     ACCEPT = "ACCEPT"
-    DUPLICATE = "DUPLICATE"
+    REDELIVERED = "REDELIVERED"  # the same record read again (a restart): finish accepting it, idempotently
+    DUPLICATE = "DUPLICATE"  # the sender sent the same content again (another record): dropped
     CONFLICT = "CONFLICT"
     INVALID = "INVALID"
 
@@ -38,6 +39,7 @@ class Seen:
     content_hash: str
     authority: str
     received_ms: int
+    source: str = ""  # topic/partition/offset of the record accepted: tells a redelivery from a resend
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,18 @@ def content_hash(record: Record) -> str:
     return hashlib.sha256(record.model_dump_json().encode()).hexdigest()
 
 
-def admit(record: Record, *, agency: AgencyType, seen: Seen | None, received: datetime) -> Outcome:
-    """Decide intake for one decoded notification that arrived on `agency`'s topic at `received`."""
+def admit(
+    record: Record, *, agency: AgencyType, seen: Seen | None, received: datetime, source: str = ""
+) -> Outcome:
+    """Decide intake for one decoded notification that arrived on `agency`'s topic at `received`, read
+    from `source` (topic/partition/offset)."""
     errors = notification_errors(record, agency, received)
     if errors:
         return Outcome(Verdict.INVALID, tuple(errors))
     if seen is None:
         return Outcome(Verdict.ACCEPT)
     if seen.content_hash == content_hash(record):
-        return Outcome(Verdict.DUPLICATE)
+        return Outcome(Verdict.REDELIVERED if source and seen.source == source else Verdict.DUPLICATE)
     return Outcome(
         Verdict.CONFLICT,
         (("envelope.notification_id", "already used for different content; send an AMEND with a new id"),),

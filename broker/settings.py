@@ -20,9 +20,9 @@ class Settings(BaseSettings):
     identity_secret: SecretStr = Field(
         SecretStr("local-development-only-secret"), description="HMAC key for demographic identity keys"
     )
-    worker_id: str = Field("mash-worker", description="faust application id (consumer group)")
+    worker_id: str = Field("mash-worker", description="this worker instance's name, in every log line it writes")
     worker_data_dir: str = Field(".local/worker", description="faust table store directory")
-    worker_web_port: int = Field(6066, description="faust web port")
     table_store: str = Field("rocksdb://", description="faust table store URL")
     faust_log_level: str = Field("WARNING", description="log level of faust's own logging")
+    fault_plan: str = Field("", description="fault drill plan (JSON, see broker.faults); empty in production")
     log_json: bool = Field(False, description="render logs as JSON lines")

@@ -39,7 +39,7 @@ class Stall:
 
 @dataclass
 class StallWatch:
-    """Tracks (committed offset, when it last moved) per partition; `check` says what to do."""
+    """Tracks (processing position, when it last moved) per partition; `check` says what to do."""
 
     patience: float = 45.0
     _seen: dict[object, tuple[int | None, float]] = field(default_factory=dict)
@@ -54,7 +54,7 @@ class StallWatch:
             pos = committed.get(tp)
             lag = hw - (pos or 0)
             last = self._seen.get(tp)
-            if last is None or last[0] != pos or lag <= 1:  # committed = next offset to read; 1 of slack
+            if last is None or last[0] != pos or lag <= 0:  # position = next offset to process
                 self._seen[tp] = (pos, now)
                 continue
             if now - last[1] > self.patience:
