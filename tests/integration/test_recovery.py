@@ -1,25 +1,24 @@
-"""A worker killed with SIGKILL mid-batch and restarted: nothing lost, no output doubled, chronology intact."""
+"""A worker SIGKILLed again and again (once with its local table store wiped and rebuilt from the changelogs)
+while routing a night and then AMENDs of all of it: nothing lost, no output doubled, everything recalled or
+replaced."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from broker.reader import read_topics
-from broker.run import last_night, publish_night
+from benchmarks.crash import drill
 from broker.settings import Settings
-from schemas.models import AuditEvent, AuditRecord, FrontDoorReferral, Recall
-from tests.integration.conftest import WorkerProcess, delete_topics, fresh_settings, read_decoded, wait_for
+from producers.simulator import simulate_night
+from tests.integration.conftest import delete_topics, fresh_settings
 
 pytestmark = pytest.mark.integration
 
-COUNT = 400
+COUNT = 300
 
 
 @pytest.fixture(scope="module")
@@ -30,51 +29,13 @@ def own_settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     asyncio.run(delete_topics(s))
 
 
-def disclosed(got: list) -> set:  # type: ignore[type-arg]
-    """Notification ids with at least one disclosed output."""
-    return {r.notification_id for _, r in got if isinstance(r, AuditRecord) and r.event is AuditEvent.DISCLOSED}
-
-
-async def test_sigkill_mid_batch(own_settings: Settings, tmp_path: Path) -> None:
-    """SIGKILL during a 400-notification night, restart: every notification routed, each output id once in
-    content, and each child's chronology lists each of its notifications exactly once."""
-    s = own_settings
-    worker = WorkerProcess(s, tmp_path / "worker.log")
-    worker.start()
-    try:
-        await publish_night(s, count=COUNT, seed=99, start=last_night(datetime.now(UTC)).isoformat())
-        await wait_for(s, ("audit",), lambda g: len(disclosed(g)) >= 60, timeout=120)
-        worker.kill()
-        killed_at = len(disclosed(await read_decoded(s, "audit")))
-        assert killed_at < COUNT, "the kill must land mid-batch"
-        worker.start()
-        await wait_for(s, ("audit",), lambda g: len(disclosed(g)) >= COUNT, timeout=240)
-    finally:
-        worker.stop()
-
-    outputs = await read_decoded(s, "route.frontdoor", "route.encompass", "route.dvtriage", "route.marac",
-                                 "route.emergency-duty", "route.cumulative-concern")
-    copies: dict[str, set[bytes]] = collections.defaultdict(set)
-    physical: collections.Counter[str] = collections.Counter()
-    for consumed, record in outputs:
-        oid = str(record.model_dump().get(next(iter(type(record).model_fields))))
-        copies[oid].add(consumed.value or b"")
-        physical[oid] += 1
-    assert all(len(v) == 1 for v in copies.values()), "a redelivered output differs from its first copy"
-    referrals = [r for _, r in outputs if isinstance(r, FrontDoorReferral)]
-    per_notification = collections.Counter(r.notification_id for r in {r.referral_id: r for r in referrals}.values())
-    assert max(per_notification.values()) == 1, "a notification has two different front door referrals"
-    print(f"\nkilled after {killed_at}/{COUNT} routed; {len(copies)} distinct outputs, "
-          f"{sum(physical.values()) - len(copies)} redelivered copies (same id, same bytes)")
-
-    # Chronology: the latest value per key of the children table's changelog.
-    changelog = f"{s.topic_prefix}-worker-children-changelog"
-    latest: dict[str, dict] = {}  # type: ignore[type-arg]
-    for rec in await read_topics(s.kafka_bootstrap, [changelog]):
-        latest[json.loads(rec.key or b"null")] = json.loads(rec.value or b"null")
-    for ref in {r.referral_id: r for r in referrals}.values():
-        for c in ref.children:
-            entries = latest[f"{ref.authority}|{c.child_key}"]["chronology"]
-            ids = [e["notification_id"] for e in entries]
-            assert ids.count(str(ref.notification_id)) == 1, "chronology lost or doubled an entry"
-    assert not [r for _, r in outputs if isinstance(r, Recall)], "a plain night recalls nothing"
+async def test_sigkills_and_a_store_rebuild_lose_nothing(own_settings: Settings, tmp_path: Path) -> None:
+    """Four SIGKILLs (the second with the store wiped) over 300 notifications and their 300 AMENDs: every
+    output id has one content, and every output of an original is recalled or replaced by its AMEND."""
+    records = simulate_night(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2), 99, COUNT)
+    report = await drill(own_settings, records, tmp_path / "worker.log", kills=4, wipe_at=2, timeout=400)
+    assert report.kills == 4
+    differing = [oid for oid, copies in report.outputs.items() if len(copies) > 1]
+    assert differing == [], "a redelivered output differs from its first copy"
+    assert report.uncovered == [], "an original's output was neither recalled nor replaced"
+    assert report.kinds["FrontDoorReferral"] > 0 and report.kinds["Recall"] > 0
