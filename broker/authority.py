@@ -8,13 +8,13 @@ code is unknown to `authority()` (the CLI wants a clear error) but gets the defa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time, timedelta
 from types import MappingProxyType
 
 from broker.errors import BrokerError
+from schemas.codes import ONS_AUTHORITY_RULE, ONS_SHAPE, is_authority_code
 
 __all__ = [
     "AUTHORITIES",
@@ -25,7 +25,6 @@ __all__ = [
     "is_ons_code",
 ]
 
-_ONS_CODE = re.compile(r"^[EW]\d{8}\Z")
 _MONDAY_TO_FRIDAY = frozenset(range(5))
 UNCONFIGURED = "unconfigured"
 
@@ -35,8 +34,16 @@ class UnknownAuthority(BrokerError):
 
 
 def is_ons_code(code: str) -> bool:
-    """True when `code` looks like an English or Welsh ONS local authority code (E/W + 8 digits)."""
-    return bool(_ONS_CODE.match(code))
+    """True for a well-formed children's services authority code (the contract's pattern, schemas.codes)."""
+    return is_authority_code(code)
+
+
+def _check_code(code: str) -> None:
+    """UnknownAuthority naming the rule when `code` is not a well-formed authority code (never echoes it)."""
+    if ONS_SHAPE.fullmatch(code) is None:
+        raise UnknownAuthority("authority code must be an ONS code: E or W followed by 8 digits")
+    if not is_authority_code(code):
+        raise UnknownAuthority(f"authority code {ONS_AUTHORITY_RULE}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class AuthorityConfig:
 
     def __post_init__(self) -> None:
         if not is_ons_code(self.ons_code):
-            raise UnknownAuthority("ons_code: must be E or W followed by 8 digits")
+            raise UnknownAuthority(f"ons_code: {ONS_AUTHORITY_RULE}")
         if not self.office_open < self.office_close:
             raise ValueError("office_open must be before office_close")
         if not self.frontdoor_working_hours_start < self.frontdoor_working_hours_end:
@@ -103,8 +110,7 @@ AUTHORITIES: Mapping[str, AuthorityConfig] = MappingProxyType(
 
 def authority(code: str) -> AuthorityConfig:
     """The configured authority for `code`; UnknownAuthority if malformed or not configured."""
-    if not is_ons_code(code):
-        raise UnknownAuthority("authority code must be an ONS code: E or W followed by 8 digits")
+    _check_code(code)
     try:
         return AUTHORITIES[code]
     except KeyError:
@@ -113,6 +119,5 @@ def authority(code: str) -> AuthorityConfig:
 
 def authority_or_default(code: str) -> AuthorityConfig:
     """The configured authority, or the defaults under the name 'unconfigured' for a well-formed code."""
-    if not is_ons_code(code):
-        raise UnknownAuthority("authority code must be an ONS code: E or W followed by 8 digits")
+    _check_code(code)
     return AUTHORITIES.get(code) or AuthorityConfig(ons_code=code, name=UNCONFIGURED)

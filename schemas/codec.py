@@ -8,6 +8,7 @@ Readers resolve the writer version to the reader's own (current) version of the 
 from __future__ import annotations
 
 import io
+import re
 from functools import cache
 from typing import Any
 
@@ -22,6 +23,7 @@ from schemas.models import ALL_RECORDS, Record
 __all__ = ["MAGIC", "Codec", "InvalidPayload"]
 
 MAGIC = b"\xc3\x01"
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")  # a field path a validator puts first
 _MODELS: dict[str, type[Record]] = {m.__name__: m for m in ALL_RECORDS}
 
 
@@ -42,7 +44,7 @@ def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
         msg = str(err["msg"]).removeprefix("Value error, ")
         if ": " in msg and not path:
             path, msg = msg.split(": ", 1)
-        elif ": " in msg and msg.split(": ", 1)[0].isidentifier():
+        elif ": " in msg and _PATH.fullmatch(msg.split(": ", 1)[0]):
             head, msg = msg.split(": ", 1)
             path = f"{path}.{head}" if path else head
         out.append((path or "(record)", msg))

@@ -8,12 +8,24 @@ intake refuses `UNKNOWN` where a real value is needed. Instants must carry a UTC
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from schemas.codes import (
+    ONS_AUTHORITY_RULE,
+    REFERENCE_RULE,
+    URN_RULE,
+    is_authority_code,
+    is_reference,
+    is_urn,
+)
+from schemas.codes import REFERENCE as REFERENCE  # re-exported: the worker checks references with it
 
 __all__ = [
     "Action",
@@ -45,19 +57,77 @@ __all__ = [
     "YouthJusticeNotification",
 ]
 
+T = TypeVar("T")
 NAMESPACE = "uk.gov.mash"
 FUTURE_TOLERANCE = timedelta(minutes=5)
-_ONS = re.compile(r"^[EW]\d{8}$")
-_URN = re.compile(r"^\d{6,7}$")
-#: A sender's reference: letters, digits and / _ . : - only (no spaces, so no names); the worker reuses it.
-REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
+LONDON = ZoneInfo("Europe/London")
+NAME_MAX = 100
+KEY_MAX = 128
+ONS_MAX = 9
+URN_MAX = 7
+REFERENCE_MAX = 64
+RECIPIENT_MAX = 128
+REASON_MAX = 500
+SUMMARY_MAX = 4000
+#: Oldest plausible adult, and oldest child, in whole years on the occurrence date.
+ADULT_MAX_AGE = 120
+CHILD_MAX_AGE = 17
+#: An unborn child's expected due date: at most ~10 months after the occurrence date, at most a month before.
+DUE_AFTER_MAX = timedelta(days=305)
+DUE_BEFORE_MAX = timedelta(days=31)
+
+# C0 and C1 controls, DEL, line/paragraph separators (text); the same but LF and CR LF allowed (free text);
+# bidirectional embeddings, overrides, isolates and marks; lone surrogates (not encodable as UTF-8).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_FREE_TEXT = re.compile("[\x00-\x09\x0b-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]|\r(?!\n)")
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+CONTROL_RULE = "must not contain control characters"
+CONTROL_FREE_TEXT_RULE = "must not contain control characters other than line breaks (LF or CR LF)"
+BIDI_RULE = "must not contain bidirectional formatting characters (U+061C, U+200E-F, U+202A-E, U+2066-9)"
+SURROGATE_RULE = "must be valid Unicode (no unpaired surrogates)"
+#: Mark a free-text field (`json_schema_extra=FREE_TEXT`): line breaks allowed, other controls refused.
+FREE_TEXT: dict[str, Any] = {"free_text": True}
+
+
+def text_rule(text: str, *, free_text: bool = False) -> str | None:
+    """The rule a text breaks (control, bidi or surrogate characters), or None; never echoes the text."""
+    if (_CONTROL_FREE_TEXT if free_text else _CONTROL).search(text):
+        return CONTROL_FREE_TEXT_RULE if free_text else CONTROL_RULE
+    if _BIDI.search(text):
+        return BIDI_RULE
+    if _SURROGATE.search(text):
+        return SURROGATE_RULE
+    return None
+
+
+def _texts(name: str, value: object) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str) and not isinstance(value, Enum):
+        yield name, value
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _texts(f"{name}.{i}", item)
 
 
 class Record(BaseModel):
-    """Base of every Avro record: frozen, strict about unknown fields, enums kept as enum members."""
+    """Base of every Avro record: frozen, strict about unknown fields, enums kept as enum members.
+
+    Every text field of every record, nested or not, is checked for control, bidirectional-formatting and
+    surrogate characters (free-text fields marked FREE_TEXT may hold LF and CR LF line breaks).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     avro_name: ClassVar[str | None] = None
+
+    @model_validator(mode="after")
+    def _text_rules(self) -> Self:
+        for name, info in type(self).model_fields.items():
+            free_text = bool(isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("free_text"))
+            for path, text in _texts(name, getattr(self, name)):
+                rule = text_rule(text, free_text=free_text)
+                if rule is not None:
+                    raise ValueError(f"{path}: {rule}")
+        return self
 
 
 def _aware_utc(value: datetime) -> datetime:
@@ -71,30 +141,86 @@ Instant = Annotated[datetime, AfterValidator(_aware_utc)]
 
 
 def _ons_code(value: str) -> str:
-    if not _ONS.match(value):
-        raise ValueError("must be an ONS local authority code: E or W then 8 digits")
+    if not is_authority_code(value):
+        raise ValueError(ONS_AUTHORITY_RULE)
     return value
 
 
-OnsCode = Annotated[str, AfterValidator(_ons_code)]
+OnsCode = Annotated[str, StringConstraints(max_length=ONS_MAX), AfterValidator(_ons_code)]
 
 
 def _reference(value: str) -> str:
-    if not REFERENCE.match(value):
-        raise ValueError("must be 1-64 characters of letters, digits and / _ . : - (no spaces)")
+    if not is_reference(value):
+        raise ValueError(REFERENCE_RULE)
     return value
 
 
-Reference = Annotated[str, AfterValidator(_reference)]
+Reference = Annotated[str, StringConstraints(max_length=REFERENCE_MAX), AfterValidator(_reference)]
 
 
 def _urn(value: str) -> str:
-    if not _URN.match(value):
-        raise ValueError("must be a 6 or 7 digit school URN")
+    if not is_urn(value):
+        raise ValueError(URN_RULE)
     return value
 
 
-Urn = Annotated[str, AfterValidator(_urn)]
+Urn = Annotated[str, StringConstraints(max_length=URN_MAX), AfterValidator(_urn)]
+#: An identity key (NHS-number key or keyed hash) in an output.
+Key = Annotated[str, StringConstraints(max_length=KEY_MAX)]
+
+
+def age_on(born: date, on: date) -> int:
+    """Whole years from `born` to `on` (negative when born after `on`)."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def child_date_errors(child: ChildSubject, on: date) -> list[tuple[str, str]]:
+    """(field, rule) pairs for a child's dates against the occurrence date `on` (London)."""
+    if child.unborn:
+        errors = []
+        if child.date_of_birth is not None:
+            errors.append(("date_of_birth", "must be empty for an unborn child (give expected_due_date)"))
+        due = child.expected_due_date
+        if due is not None and not on - DUE_BEFORE_MAX <= due <= on + DUE_AFTER_MAX:
+            errors.append(("expected_due_date", "must be from one month before to 10 months after the occurrence date"))
+        return errors
+    born = child.date_of_birth
+    if born is None:
+        return []
+    if born > on:
+        return [("date_of_birth", "must not be after the occurrence date (envelope.occurred, London)")]
+    if age_on(born, on) > CHILD_MAX_AGE:
+        return [("date_of_birth", f"must make the child 0-{CHILD_MAX_AGE} years old on the occurrence date")]
+    return []
+
+
+def adult_date_errors(adult: AdultSubject, on: date) -> list[tuple[str, str]]:
+    """(field, rule) pairs for an adult's date of birth against the occurrence date `on` (London)."""
+    born = adult.date_of_birth
+    if born is None:
+        return []
+    if born > on:
+        return [("date_of_birth", "must not be after the occurrence date (envelope.occurred, London)")]
+    if age_on(born, on) > ADULT_MAX_AGE:
+        return [("date_of_birth", f"must make the person at most {ADULT_MAX_AGE} years old on the occurrence date")]
+    return []
+
+
+def check_people(
+    occurred: datetime,
+    children: Iterable[tuple[str, ChildSubject]],
+    adults: Iterable[tuple[str, AdultSubject]] = (),
+) -> None:
+    """Raise ValueError "<path>.<field>: <rule>" for the first implausible date of a notification's people."""
+    on = occurred.astimezone(LONDON).date()
+    errors = [(f"{p}.{f}", r) for p, child in children for f, r in child_date_errors(child, on)]
+    errors += [(f"{p}.{f}", r) for p, adult in adults for f, r in adult_date_errors(adult, on)]
+    if errors:
+        raise ValueError(f"{errors[0][0]}: {errors[0][1]}")
+
+
+def _indexed(name: str, items: list[T]) -> list[tuple[str, T]]:
+    return [(f"{name}.{i}", item) for i, item in enumerate(items)]
 
 
 # --------------------------------------------------------------------------------------------- enums
@@ -460,7 +586,7 @@ class ChildSubject(Record):
     given_name: str | None = Field(None, max_length=100, description="given name; empty for an unborn child")
     family_name: str | None = Field(None, max_length=100, description="family name")
     date_of_birth: date | None = Field(None, description="date of birth; empty for an unborn child")
-    nhs_number: str | None = Field(None, description="NHS number, 10 digits, when known")
+    nhs_number: str | None = Field(None, max_length=12, description="NHS number, 10 digits, when known")
     postcode: str | None = Field(None, max_length=10, description="home postcode")
     unborn: bool = Field(False, description="true for an unborn child")
     expected_due_date: date | None = Field(None, description="expected due date of an unborn child")
@@ -504,7 +630,7 @@ class AdultSubject(Record):
     given_name: str | None = Field(None, max_length=100, description="given name")
     family_name: str | None = Field(None, max_length=100, description="family name")
     date_of_birth: date | None = Field(None, description="date of birth")
-    nhs_number: str | None = Field(None, description="NHS number, 10 digits, when known")
+    nhs_number: str | None = Field(None, max_length=12, description="NHS number, 10 digits, when known")
     postcode: str | None = Field(None, max_length=10, description="home postcode")
 
     @field_validator("nhs_number")
@@ -533,7 +659,15 @@ class PoliceDomesticAbuseIncident(Record):
     victim: AdultSubject = Field(description="the victim")
     suspect: AdultSubject = Field(description="the suspect")
     children: list[ChildSubject] = Field(default_factory=list, description="children of the household")
-    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+    summary: str | None = Field(
+        None, max_length=SUMMARY_MAX, json_schema_extra=FREE_TEXT, description="narrative for the front door only"
+    )
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        adults = [("victim", self.victim), ("suspect", self.suspect)]
+        check_people(self.envelope.occurred, _indexed("children", self.children), adults)
+        return self
 
 
 class PoliceChildConcern(Record):
@@ -544,7 +678,14 @@ class PoliceChildConcern(Record):
     categories: list[ConcernCategory] = Field(min_length=1, description="concern categories")
     children: list[ChildSubject] = Field(min_length=1, description="children concerned")
     adults: list[AdultSubject] = Field(default_factory=list, description="adults concerned")
-    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+    summary: str | None = Field(
+        None, max_length=SUMMARY_MAX, json_schema_extra=FREE_TEXT, description="narrative for the front door only"
+    )
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        check_people(self.envelope.occurred, _indexed("children", self.children), _indexed("adults", self.adults))
+        return self
 
 
 class HealthSafeguardingNotification(Record):
@@ -555,13 +696,20 @@ class HealthSafeguardingNotification(Record):
     categories: list[ConcernCategory] = Field(min_length=1, description="concern categories")
     children: list[ChildSubject] = Field(min_length=1, description="children concerned (may be unborn)")
     adults: list[AdultSubject] = Field(default_factory=list, description="adults concerned (e.g. the mother)")
-    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+    summary: str | None = Field(
+        None, max_length=SUMMARY_MAX, json_schema_extra=FREE_TEXT, description="narrative for the front door only"
+    )
 
     @model_validator(mode="after")
     def _mothers(self) -> HealthSafeguardingNotification:
         for i, child in enumerate(self.children):
             if child.mother_index is not None and child.mother_index >= len(self.adults):
-                raise ValueError(f"children[{i}].mother_index: must point at an entry of adults")
+                raise ValueError(f"children.{i}.mother_index: must point at an entry of adults")
+        return self
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        check_people(self.envelope.occurred, _indexed("children", self.children), _indexed("adults", self.adults))
         return self
 
 
@@ -583,7 +731,14 @@ class ProbationRiskNotification(Record):
     domestic_abuse_related: bool = Field(False, description="the risk concerns domestic abuse")
     household_postcode: str | None = Field(None, max_length=10, description="postcode of the household")
     children: list[ChildSubject] = Field(default_factory=list, description="named children, when known")
-    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+    summary: str | None = Field(
+        None, max_length=SUMMARY_MAX, json_schema_extra=FREE_TEXT, description="narrative for the front door only"
+    )
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        check_people(self.envelope.occurred, _indexed("children", self.children), [("person", self.person)])
+        return self
 
 
 class YouthJusticeNotification(Record):
@@ -595,20 +750,27 @@ class YouthJusticeNotification(Record):
     safety_wellbeing_risk: RiskLevel = Field(description="safety and wellbeing risk")
     risk_of_serious_harm: RiskLevel = Field(description="risk of serious harm to others")
     domestic_abuse_related: bool = Field(False, description="the concern involves domestic abuse")
-    summary: str | None = Field(None, max_length=4000, description="narrative for the front door only")
+    summary: str | None = Field(
+        None, max_length=SUMMARY_MAX, json_schema_extra=FREE_TEXT, description="narrative for the front door only"
+    )
+
+    @model_validator(mode="after")
+    def _dates(self) -> Self:
+        check_people(self.envelope.occurred, [("child", self.child)])
+        return self
 
 
 # ------------------------------------------------------------------------------------------ outputs
 class ReferralChild(Record):
     """A child listed on a front door referral."""
 
-    child_key: str = Field(description="the child's identity key (NHS number or keyed hash)")
-    given_name: str | None = Field(None, description="given name")
-    family_name: str | None = Field(None, description="family name")
+    child_key: str = Field(max_length=KEY_MAX, description="the child's identity key (NHS number or keyed hash)")
+    given_name: str | None = Field(None, max_length=NAME_MAX, description="given name")
+    family_name: str | None = Field(None, max_length=NAME_MAX, description="family name")
     date_of_birth: date | None = Field(None, description="date of birth")
     unborn: bool = Field(False, description="unborn child")
     education_status: EducationStatus = Field(description="education setting status")
-    school_urn: str | None = Field(None, description="school URN when known")
+    school_urn: str | None = Field(None, max_length=URN_MAX, description="school URN when known")
     education_contact_needed: bool = Field(
         False, description="school age with no setting: the authority informs the family's education contact"
     )
@@ -621,11 +783,11 @@ class FrontDoorReferral(Record):
     referral_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
     notification_id: UUID = Field(description="the notification routed")
     supersedes_referral: UUID | None = Field(None, description="the referral this one replaces (AMEND)")
-    authority: str = Field(description="ONS code of the receiving authority")
+    authority: str = Field(max_length=ONS_MAX, description="ONS code of the receiving authority")
     agency_type: AgencyType = Field(description="sending agency type")
-    organisation_code: str = Field(description="sending organisation")
-    source_reference: str = Field(description="sender's reference")
-    kind: str = Field(description="notification kind (record name)")
+    organisation_code: str = Field(max_length=REFERENCE_MAX, description="sending organisation")
+    source_reference: str = Field(max_length=REFERENCE_MAX, description="sender's reference")
+    kind: str = Field(max_length=64, description="notification kind (record name)")
     occurred: Instant = Field(description="when the event happened (UTC)")
     received: Instant = Field(description="when the broker received it (UTC)")
     decision_due: Instant = Field(description="front door decision deadline (UTC)")
@@ -637,9 +799,13 @@ class FrontDoorReferral(Record):
     lawful_basis: LawfulBasis = Field(description="lawful basis")
     consent: ConsentStatus = Field(description="consent status")
     safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
-    summary: str | None = Field(None, description="the sender's narrative")
+    summary: str | None = Field(
+        None, max_length=SUMMARY_MAX, json_schema_extra=FREE_TEXT, description="the sender's narrative"
+    )
     rag: Rag = Field(Rag.UNKNOWN, description="RAG rating the broker set (RED shortens the decision deadline)")
-    rag_reason: str | None = Field(None, description="why the broker set that RAG rating (a rule, never data)")
+    rag_reason: str | None = Field(
+        None, max_length=REASON_MAX, description="why the broker set that RAG rating (a rule, never data)"
+    )
 
 
 class EncompassNotice(Record):
@@ -647,15 +813,15 @@ class EncompassNotice(Record):
 
     notice_id: UUID = Field(description="derived id: uuid5(notification, route, school + child)")
     notification_id: UUID = Field(description="the incident notification")
-    school_urn: str = Field(description="the receiving setting's URN")
-    authority: str = Field(description="ONS code of the setting's local authority")
-    child_key: str = Field(description="the child's identity key")
-    given_name: str | None = Field(None, description="child's given name")
-    family_name: str | None = Field(None, description="child's family name")
+    school_urn: str = Field(max_length=URN_MAX, description="the receiving setting's URN")
+    authority: str = Field(max_length=ONS_MAX, description="ONS code of the setting's local authority")
+    child_key: str = Field(max_length=KEY_MAX, description="the child's identity key")
+    given_name: str | None = Field(None, max_length=NAME_MAX, description="child's given name")
+    family_name: str | None = Field(None, max_length=NAME_MAX, description="child's family name")
     date_of_birth: date | None = Field(None, description="child's date of birth")
     incident_occurred: Instant = Field(description="when the incident happened (UTC)")
     child_present: bool | None = Field(None, description="whether the child was present")
-    police_reference: str = Field(description="police reference")
+    police_reference: str = Field(max_length=REFERENCE_MAX, description="police reference")
     welfare_check_made: bool = Field(description="whether officers checked on the child's welfare")
     safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
     due: Instant = Field(description="must be seen before this school-day start (UTC)")
@@ -668,7 +834,7 @@ class Recall(Record):
     recall_id: UUID = Field(description="derived id: uuid5(recalling notification, route, recalled output)")
     recalled_output_id: UUID = Field(description="the output recalled")
     route: Route = Field(description="the route of the recalled output")
-    recipient: str = Field(description="who received it (school URN or authority code)")
+    recipient: str = Field(max_length=RECIPIENT_MAX, description="who received it (school URN or authority code)")
     notification_id: UUID = Field(description="the AMEND or WITHDRAW notification")
     reason: RecallReason = Field(description="AMENDED or WITHDRAWN")
     issued: Instant = Field(description="when recalled (UTC)")
@@ -679,12 +845,14 @@ class DvTriageItem(Record):
 
     item_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
     notification_id: UUID = Field(description="the notification")
-    authority: str = Field(description="ONS code of the authority")
+    authority: str = Field(max_length=ONS_MAX, description="ONS code of the authority")
     agency_type: AgencyType = Field(description="sending agency type")
-    source_reference: str = Field(description="sender's reference")
-    victim_key: str | None = Field(None, description="the victim's identity key")
-    perpetrator_key: str | None = Field(None, description="the suspect's or risky adult's identity key")
-    child_keys: list[str] = Field(default_factory=list, description="children's identity keys")
+    source_reference: str = Field(max_length=REFERENCE_MAX, description="sender's reference")
+    victim_key: str | None = Field(None, max_length=KEY_MAX, description="the victim's identity key")
+    perpetrator_key: str | None = Field(
+        None, max_length=KEY_MAX, description="the suspect's or risky adult's identity key"
+    )
+    child_keys: list[Key] = Field(default_factory=list, description="children's identity keys")
     risk_level: RiskLevel = Field(RiskLevel.UNKNOWN, description="DASH/DARA level or stated risk")
     ticks: int | None = Field(None, description="DASH ticks")
     meeting_at: Instant = Field(description="start of the meeting it is for (UTC)")
@@ -699,8 +867,8 @@ class MaracReferral(Record):
     referral_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
     notification_id: UUID = Field(description="the notification")
     triage_item_id: UUID = Field(description="the triage item it came from")
-    authority: str = Field(description="ONS code of the authority")
-    victim_key: str | None = Field(None, description="the victim's identity key")
+    authority: str = Field(max_length=ONS_MAX, description="ONS code of the authority")
+    victim_key: str | None = Field(None, max_length=KEY_MAX, description="the victim's identity key")
     criteria: list[MaracCriterion] = Field(description="criteria met")
     occurred: Instant = Field(description="when the incident happened (UTC)")
 
@@ -710,11 +878,11 @@ class EmergencyDutyAlert(Record):
 
     alert_id: UUID = Field(description="derived id: uuid5(notification, route, authority)")
     notification_id: UUID = Field(description="the notification")
-    authority: str = Field(description="ONS code of the authority")
+    authority: str = Field(max_length=ONS_MAX, description="ONS code of the authority")
     agency_type: AgencyType = Field(description="sending agency type")
-    source_reference: str = Field(description="sender's reference")
-    reason: str = Field(description="HIGH_RISK_WITH_CHILDREN or SENDER_MARKED_IMMEDIATE")
-    child_keys: list[str] = Field(default_factory=list, description="children's identity keys")
+    source_reference: str = Field(max_length=REFERENCE_MAX, description="sender's reference")
+    reason: str = Field(max_length=64, description="HIGH_RISK_WITH_CHILDREN or SENDER_MARKED_IMMEDIATE")
+    child_keys: list[Key] = Field(default_factory=list, description="children's identity keys")
     received: Instant = Field(description="when the broker received it (UTC)")
     safety_caveats: list[SafetyCaveat] = Field(default_factory=list, description="safety caveats")
 
@@ -723,8 +891,8 @@ class CumulativeConcernAlert(Record):
     """A child's chronology crossed the cumulative-concern threshold, or a significant event occurred."""
 
     alert_id: UUID = Field(description="derived id: uuid5(notification, route, child)")
-    child_key: str = Field(description="the child's identity key")
-    authority: str = Field(description="ONS code of the home authority")
+    child_key: str = Field(max_length=KEY_MAX, description="the child's identity key")
+    authority: str = Field(max_length=ONS_MAX, description="ONS code of the home authority")
     trigger: CumulativeTrigger = Field(description="THRESHOLD or SIGNIFICANT_EVENT")
     notification_ids: list[UUID] = Field(description="the notifications in the window")
     agency_types: list[AgencyType] = Field(description="the agency types in the window")
@@ -737,8 +905,8 @@ class CumulativeConcernAlert(Record):
 class FieldError(Record):
     """One broken rule: the field path and the rule, never the value."""
 
-    field: str = Field(description="dotted path of the field")
-    rule: str = Field(description="the rule broken")
+    field: str = Field(max_length=500, description="dotted path of the field")
+    rule: str = Field(max_length=2000, description="the rule broken")
 
 
 class Rejection(Record):
@@ -746,7 +914,9 @@ class Rejection(Record):
 
     rejection_id: UUID = Field(description="derived id of the rejection")
     agency_type: AgencyType = Field(description="the sending agency type (from the topic)")
-    source_reference: str | None = Field(None, description="sender's reference, when it could be read")
+    source_reference: str | None = Field(
+        None, max_length=REFERENCE_MAX, description="sender's reference, when it could be read"
+    )
     notification_id: UUID | None = Field(None, description="notification id, when it could be read")
     errors: list[FieldError] = Field(description="what was wrong")
     rejected: Instant = Field(description="when rejected (UTC)")
@@ -756,16 +926,20 @@ class DeadLetter(Record):
     """A message that could not be processed, with its raw bytes; readable by operations only."""
 
     dead_letter_id: UUID = Field(description="derived id: uuid5(topic, partition, offset)")
-    source_topic: str = Field(description="topic it came from")
+    source_topic: str = Field(max_length=249, description="topic it came from")
     source_partition: int = Field(description="partition it came from")
     source_offset: int = Field(description="offset it came from")
-    reason: str = Field(description="why it was dead-lettered (e.g. UNDECODABLE, INVALID, CONFLICT)")
+    reason: str = Field(
+        max_length=REASON_MAX, description="why it was dead-lettered (e.g. UNDECODABLE, INVALID, CONFLICT)"
+    )
     errors: list[FieldError] = Field(default_factory=list, description="broken rules, when known")
     notification_id: UUID | None = Field(None, description="notification id, when it could be read")
     raw_key: bytes | None = Field(None, description="the raw message key")
     raw_value: bytes | None = Field(None, description="the raw message value, or its first bytes when too large")
     at: Instant = Field(description="when dead-lettered (UTC)")
-    stage: str = Field("intake", description="the stage that failed: intake, or router.<step> (for redrive)")
+    stage: str = Field(
+        "intake", max_length=100, description="the stage that failed: intake, or router.<step> (for redrive)"
+    )
     raw_size: int | None = Field(None, description="size of the whole raw value in bytes")
     raw_truncated: bool = Field(False, description="raw_value is a bounded preview, not the whole value")
 
@@ -778,8 +952,10 @@ class AuditRecord(Record):
     notification_id: UUID | None = Field(None, description="the notification")
     output_id: UUID | None = Field(None, description="the output disclosed or recalled")
     route: Route = Field(Route.UNKNOWN, description="the route")
-    recipient: str | None = Field(None, description="recipient (school URN, authority code, team)")
-    purpose: str = Field(description="why")
+    recipient: str | None = Field(
+        None, max_length=RECIPIENT_MAX, description="recipient (school URN, authority code, team)"
+    )
+    purpose: str = Field(max_length=1000, description="why")
     lawful_basis: LawfulBasis = Field(LawfulBasis.UNKNOWN, description="lawful basis for the disclosure")
     at: Instant = Field(description="when (UTC)")
 
@@ -790,7 +966,7 @@ class SlaEvent(Record):
     sla_event_id: UUID = Field(description="derived id: uuid5(output, state)")
     output_id: UUID = Field(description="the output whose clock this is")
     route: Route = Field(description="the route")
-    recipient: str = Field(description="recipient")
+    recipient: str = Field(max_length=RECIPIENT_MAX, description="recipient")
     state: SlaState = Field(description="STARTED, AT_RISK, BREACHED, MET or CANCELLED")
     due: Instant = Field(description="deadline (UTC)")
     at: Instant = Field(description="when the state changed (UTC)")
@@ -837,7 +1013,7 @@ class SupersedeRequest(Record):
     superseded_id: UUID = Field(description="the notification superseded")
     by_notification_id: UUID = Field(description="the AMEND or WITHDRAW that supersedes it")
     action: Action = Field(description="AMEND or WITHDRAW")
-    authority: str = Field(description="home authority of the superseding notification")
+    authority: str = Field(max_length=ONS_MAX, description="home authority of the superseding notification")
     issued: Instant = Field(description="when the superseding notification was received (UTC)")
 
 

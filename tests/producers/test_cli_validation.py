@@ -10,6 +10,7 @@ import pytest
 
 from producers.cli import LineError, validate_lines
 from producers.simulator import generate as simulate
+from schemas.codes import ONS_AUTHORITY_RULE
 from schemas.models import AgencyType, HealthSafeguardingNotification, PoliceDomesticAbuseIncident, Record
 
 START = datetime(2026, 11, 2, 18, tzinfo=UTC)
@@ -128,7 +129,7 @@ def test_future_occurred_is_reported(result: tuple[list[tuple[int, Record]], lis
 def test_invalid_ons_code_is_reported(result: tuple[list[tuple[int, Record]], list[LineError]]) -> None:
     """A malformed ONS code is reported on envelope.home_local_authority with the rule."""
     assert _errors_on(result[1], 10) == {
-        ("envelope.home_local_authority", "must be an ONS local authority code: E or W then 8 digits")
+        ("envelope.home_local_authority", ONS_AUTHORITY_RULE)
     }
 
 
