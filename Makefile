@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
-.PHONY: run test stop lint bench
+.PHONY: run test stop lint bench crash
 
 run:
 	bash deploy/run.sh
@@ -20,3 +20,8 @@ bench:
 	bash deploy/bootstrap.sh
 	.venv/bin/python -m benchmarks.throughput 2000
 	.venv/bin/python -m benchmarks.recovery 3000
+
+crash:
+	bash deploy/bootstrap.sh
+	bash deploy/kafka.sh start
+	.venv/bin/python -m benchmarks.crash 3000 12

@@ -14,10 +14,17 @@ def test_progress_is_never_a_stall() -> None:
 
 
 def test_caught_up_partition_is_not_a_stall() -> None:
-    """No lag (committed is the high watermark, or one short of it) is idle, not stalled."""
+    """No lag (the processing position is the high watermark) is idle, not stalled."""
     w = StallWatch(patience=10)
     for t in range(0, 100, 5):
-        assert w.check(float(t), {"p0": 50, "p1": 49}, {"p0": 50, "p1": 50})[0] is Action.NOTHING
+        assert w.check(float(t), {"p0": 50, "p1": 50}, {"p0": 50, "p1": 50})[0] is Action.NOTHING
+
+
+def test_one_record_of_lag_that_never_moves_is_a_stall() -> None:
+    """A lag of exactly one record that does not move is a stall (one unprocessed record is not idle)."""
+    w = StallWatch(patience=10)
+    actions = [w.check(float(t), {"p0": 49}, {"p0": 50})[0] for t in range(0, 30, 5)]
+    assert Action.RESEEK in actions
 
 
 def test_stuck_partition_reseeks_then_exits() -> None:
