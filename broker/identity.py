@@ -2,8 +2,9 @@
 
 Pure: no I/O, no clock reads.  A key is never raw personal data:
 
-* `nhs:<10 digits>` when the NHS number is present and passes the mod-11 check digit (an NHS number is an
-  identifier, the DESIGN's chosen primary key);
+* `nhs:<hex HMAC-SHA256(secret, "nhs|<10 digits>")>` when the NHS number is present and passes the mod-11
+  check digit (the DESIGN's chosen primary key; hashed because every key becomes a Kafka key of a changelog
+  topic, and raw personal data is never a Kafka key);
 * `dem:<hex HMAC-SHA256(secret, "given|family|YYYY-MM-DD|POSTCODE")>` from the normalised demographics;
 * `unb:<hex HMAC-SHA256(secret, "mother_key|YYYY-MM-DD")>` for an unborn child (mother's key + due date).
 
@@ -41,6 +42,7 @@ __all__ = [
     "Subjects",
     "adults_of",
     "children_of",
+    "nhs_key",
     "nhs_number_valid",
     "normalise_name",
     "normalise_postcode",
@@ -149,6 +151,11 @@ def _hmac_hex(secret: bytes, message: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- keys
+def nhs_key(secret: bytes, nhs_number: str) -> str:
+    """`nhs:<hex HMAC-SHA256(secret, "nhs|" + digits)>` for a number (spaces ignored); never the raw number."""
+    return "nhs:" + _hmac_hex(secret, "nhs|" + nhs_number.replace(" ", ""))
+
+
 def person_key(
     secret: bytes,
     *,
@@ -181,7 +188,7 @@ def person_key(
     has_nhs = nhs_number is not None and nhs_number.strip() != ""
     if has_nhs and nhs_number_valid(nhs_number):
         assert nhs_number is not None
-        primary = "nhs:" + nhs_number.replace(" ", "")
+        primary = nhs_key(secret, nhs_number)
         return PersonKeys(primary=primary, aliases=(demographic,) if demographic else ())
     if demographic is not None:
         notes = (f"{path}nhs_number: {_NHS_RULE}; demographic key used",) if has_nhs else ()

@@ -1,16 +1,26 @@
 """Routing: which outputs an accepted agency notification produces, to whom, and by when.
 
-PURE: no Kafka, no I/O, no clock reads.  The adapter looks up the state (`RoutingContext`), passes the
-`received` instant and the identity secret, and applies the returned `Decision` (emit outputs, append
-chronology entries, record aliases, victim history and cumulative-concern markers, remember `produced`
-for a later AMEND / WITHDRAW, audit every output).
+PURE: no Kafka, no I/O, no clock reads.  Two halves, both used by `broker.casebook` (the state rules),
+which is what the worker and the tests call:
+
+* `route`: the outputs one notification produces by itself, given the `RoutingContext` the casebook
+  built (schools, the predecessor's outputs for an AMEND / WITHDRAW, the MARAC criteria the victim's
+  history gives this notification).
+* history rules over one person's live record, decided by OCCURRED instant, never by arrival order:
+  `marac_criteria` (per victim incident), `threshold_quarters` and `significant_events` (per child), and
+  the builders of the outputs they cause (`marac_referral`, `threshold_alert`, `significant_alert`,
+  `recall`).  The casebook raises what a record now calls for and was not raised yet, whichever
+  notification's arrival completed the picture.
 
 Rules as built (defaults; per-authority settings come from `broker.authority.authority_or_default`):
 
 * FRONT_DOOR (recipient: home authority): every notification about a child; a police domestic abuse
   incident only when it lists children; a probation notification with no named child is sent as
-  `adult_risk_only`.  One referral per notification (one home authority per envelope).
-  `decision_due` = `deadlines.frontdoor(received, authority, None)`.
+  `adult_risk_only`.  One referral per notification (one home authority per envelope).  RAG: RED when the
+  priority is IMMEDIATE, or the stated risk is HIGH / VERY_HIGH and a listed child was present
+  (`present is True`): `decision_due = deadlines.frontdoor(received, authority, "RED")` (4 working hours by
+  default); otherwise `rag = UNKNOWN` (standard: the front door rates it) and one working day
+  (`deadlines.frontdoor(received, authority, None)`).  `rag_reason` names the rule, never data.
 * ENCOMPASS (recipient: URN): police domestic abuse incidents only; one notice per child whose setting is a
   SCHOOL (or a NURSERY when the authority opts in) that is not marked closed in the schools directory.  The
   school's authority and start time come from the directory (home authority and the authority default
@@ -19,22 +29,21 @@ Rules as built (defaults; per-authority settings come from `broker.authority.aut
   (or at a school the directory marks closed) is flagged `education_contact_needed` on the referral.
 * DV_TRIAGE (recipient: home authority): police domestic abuse incidents; police child concerns and health
   notifications whose categories include DOMESTIC_ABUSE; probation and youth justice notifications marked
-  `domestic_abuse_related`.  `meeting_at` = `deadlines.dvtriage(received, authority)`.  MARAC criteria:
-  DASH_HIGH (police risk HIGH / VERY_HIGH), DASH_14_PLUS_TICKS (ticks >= 14), ESCALATION_3_INCIDENTS_12_MONTHS
-  (this + the victim's other incidents with occurred in [occurred - 365 days, occurred] >= 3),
-  REPEAT_WITHIN_12_MONTHS_OF_MARAC (a MARAC-referred incident of the victim with occurred in
-  [occurred - 365 days, occurred)), PROFESSIONAL_JUDGEMENT (the officer's flag).  Any criterion -> MARAC.
+  `domestic_abuse_related`.  `meeting_at` = `deadlines.dvtriage(received, authority)`.  The item's MARAC
+  flag and criteria: this notification's own (`intrinsic_criteria`: DASH_HIGH for police risk HIGH /
+  VERY_HIGH, DASH_14_PLUS_TICKS, PROFESSIONAL_JUDGEMENT) plus the history criteria the casebook found
+  (`RoutingContext.marac_history`, see `marac_criteria`).  Any criterion -> a MARAC referral, id
+  `output_id(notification, MARAC, authority)`.
 * EMERGENCY_DUTY (recipient: home authority): notification lists a child, and (stated risk HIGH / VERY_HIGH
   or priority IMMEDIATE), and `deadlines.out_of_hours(received, authority)`.
-* CUMULATIVE_CONCERN (recipient: home authority, one per child): see `_threshold_crossing` (3+ notifications,
-  2+ agency types, inside a 90-day window by occurred; once per crossing) and `_SIGNIFICANT` (significant
-  event about a child with an open referral).  A threshold alert wins over a significant-event alert for the
-  same child and notification (they would share an id).
+* CUMULATIVE_CONCERN (recipient: home authority): raised by the casebook from a child's chronology, see
+  `threshold_quarters` and `significant_events`.
 * AMEND: routed afresh under the AMEND's id.  Every output of the superseded notification is recalled
   (AMENDED) except a front door referral to the same authority, which the new referral replaces through
   `supersedes_referral`.  (Reissued notices and items carry no link to what they replace, so their old
   copies are recalled too, which also cancels their SLA clocks.)  WITHDRAW: every prior output recalled
-  (WITHDRAWN), nothing new.
+  (WITHDRAWN), nothing new.  Recall ids: uuid5 over (recalling notification, route, recalled output id),
+  wherever the recall is made (`recall_id`).
 """
 
 from __future__ import annotations
@@ -75,6 +84,7 @@ from schemas.models import (
     Priority,
     ProbationEvent,
     ProbationRiskNotification,
+    Rag,
     Recall,
     RecallReason,
     ReferralChild,
@@ -85,10 +95,9 @@ from schemas.models import (
 )
 
 __all__ = [
+    "HISTORY_CRITERIA",
     "OUTPUT_NAMESPACE",
-    "ChildState",
     "ChronologyEntry",
-    "CumulativeMarker",
     "Deadline",
     "DeadlineCalculator",
     "Decision",
@@ -96,10 +105,24 @@ __all__ = [
     "RoutedOutput",
     "RoutingContext",
     "RoutingError",
-    "VictimHistory",
     "VictimIncident",
+    "cumulative_alert_id",
+    "domestic_abuse",
+    "intrinsic_criteria",
+    "marac_criteria",
+    "marac_referral",
     "output_id",
+    "quarter_of",
+    "recall",
+    "recall_id",
     "route",
+    "significant_alert",
+    "significant_event",
+    "significant_events",
+    "threshold_alert",
+    "threshold_quarters",
+    "victim_keys",
+    "window",
 ]
 
 #: Fixed namespace of every derived output id (never change it: ids must survive redelivery and releases).
@@ -112,6 +135,13 @@ MARAC_ESCALATION_INCIDENTS = 3
 MARAC_TICKS = 14
 EDUCATION_AGES = range(4, 18)  # aged 4-17 inclusive on the incident's local date
 LONDON = ZoneInfo("Europe/London")
+#: The MARAC criteria that come from a victim's history rather than from the notification itself.
+HISTORY_CRITERIA = frozenset(
+    {MaracCriterion.ESCALATION_3_INCIDENTS_12_MONTHS, MaracCriterion.REPEAT_WITHIN_12_MONTHS_OF_MARAC}
+)
+RAG_RED_IMMEDIATE = "RED: sender's priority IMMEDIATE (4 working hours)"
+RAG_RED_RISK = "RED: stated risk HIGH or VERY_HIGH with a child present (4 working hours)"
+RAG_STANDARD = "standard: one working day; RAG for the front door to rate"
 
 _HIGH = frozenset({RiskLevel.HIGH, RiskLevel.VERY_HIGH})
 _NO_SETTING = frozenset({EducationStatus.HOME_EDUCATED, EducationStatus.NOT_IN_EDUCATION, EducationStatus.UNKNOWN})
@@ -180,13 +210,13 @@ class DeadlineCalculator(Protocol):
     def out_of_hours(self, instant: datetime, authority_code: str) -> bool: ...
 
 
-# -------------------------------------------------------------------------------------------- state
+# ------------------------------------------------------------------------------------- history items
 @dataclass(frozen=True)
 class ChronologyEntry:
-    """One notification in a child's chronology: no narrative, only what routing and people need.
+    """One live notification in a child's chronology: no narrative, only what the rules and people need.
 
-    `action` and `supersedes` let routing ignore what was amended or withdrawn: an entry whose id is the
-    `supersedes` of another entry no longer counts, and WITHDRAW entries never count.
+    `child_key` is the key this notification gave the child (a significant-event alert's id uses it, so
+    the id does not depend on later identity merges); `significant` marks a significant event.
     """
 
     notification_id: UUID
@@ -194,45 +224,21 @@ class ChronologyEntry:
     kind: str
     occurred: datetime
     routes: tuple[Route, ...] = ()
-    action: Action = Action.NEW
-    supersedes: UUID | None = None
-
-
-@dataclass(frozen=True)
-class CumulativeMarker:
-    """A cumulative-concern alert raised for a child; `at` is the window end (the crossing instant)."""
-
-    alert_id: UUID
-    notification_id: UUID
-    trigger: CumulativeTrigger
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ChildState:
-    """What the adapter knows of one child key: chronology, alerts raised, whether a referral is open."""
-
-    chronology: tuple[ChronologyEntry, ...] = ()
-    alerts: tuple[CumulativeMarker, ...] = ()
-    open_referral: bool = False
+    child_key: str = ""
+    significant: bool = False
+    lawful_basis: LawfulBasis = LawfulBasis.UNKNOWN
 
 
 @dataclass(frozen=True)
 class VictimIncident:
-    """One domestic abuse notification about a victim, and whether it was referred to MARAC."""
+    """One live domestic abuse notification about a victim, with the MARAC criteria it meets by itself."""
 
     notification_id: UUID
     occurred: datetime
-    marac_referred: bool = False
-    action: Action = Action.NEW
-    supersedes: UUID | None = None
-
-
-@dataclass(frozen=True)
-class VictimHistory:
-    """A victim key's domestic abuse history."""
-
-    incidents: tuple[VictimIncident, ...] = ()
+    intrinsic: tuple[MaracCriterion, ...] = ()
+    victim_key: str | None = None
+    triage_item_id: UUID | None = None
+    lawful_basis: LawfulBasis = LawfulBasis.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -250,19 +256,17 @@ class PriorOutput:
 
 @dataclass(frozen=True)
 class RoutingContext:
-    """State the adapter looked up for one notification.
+    """What `route` needs beyond the notification.
 
-    children: ChildState by child key; give every key of `PersonKeys.all` you hold state for (primary and
-      aliases) - routing merges them.
-    victims: VictimHistory by adult key (likewise primary and aliases).
-    prior_outputs: for an AMEND / WITHDRAW, the `Decision.produced` of the superseded notification.
     schools: the schools directory by URN.
+    prior_outputs: for an AMEND / WITHDRAW whose predecessor is known here, what the predecessor produced.
+    marac_history: the history criteria (`HISTORY_CRITERIA`) this notification meets, from the victim's
+      live incidents including this one (`marac_criteria`).
     """
 
-    children: Mapping[str, ChildState] = field(default_factory=dict)
-    victims: Mapping[str, VictimHistory] = field(default_factory=dict)
-    prior_outputs: tuple[PriorOutput, ...] = ()
     schools: Mapping[str, School] = field(default_factory=dict)
+    prior_outputs: tuple[PriorOutput, ...] = ()
+    marac_history: tuple[MaracCriterion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,26 +281,25 @@ class RoutedOutput:
     lawful_basis: LawfulBasis
     purpose: str
 
+    @property
+    def prior(self) -> PriorOutput:
+        """What to remember of it for a later recall."""
+        return PriorOutput(self.output_id, self.route, self.recipient, self.payload_key)
+
 
 @dataclass(frozen=True)
 class Decision:
-    """Everything one routing produced; the adapter applies it (all keys are identity keys).
+    """The outputs one notification produces by itself.
 
-    chronology: (primary child key, entry) to append.
-    aliases: (alias key, primary key) pairs to record, children and adults.
-    victim_updates: (victim key, incident) to append to the victim's history.
-    cumulative_markers: (child key, marker) to record.
-    produced: this notification's outputs (recalls excluded), to store for a later AMEND / WITHDRAW.
+    child_routes: (child key as given, routes taken for that child) in body order.
+    produced: the outputs (recalls excluded), to store for a later AMEND / WITHDRAW.
     notes: field paths and rules of what identity or routing noticed (never values).
     """
 
     notification_id: UUID
     action: Action
     outputs: tuple[RoutedOutput, ...]
-    chronology: tuple[tuple[str, ChronologyEntry], ...]
-    aliases: tuple[tuple[str, str], ...]
-    victim_updates: tuple[tuple[str, VictimIncident], ...]
-    cumulative_markers: tuple[tuple[str, CumulativeMarker], ...]
+    child_routes: tuple[tuple[str, tuple[Route, ...]], ...]
     produced: tuple[PriorOutput, ...]
     notes: tuple[str, ...] = ()
 
@@ -313,8 +316,14 @@ def output_id(notification_id: UUID, route: Route, recipient: str, child_key: st
     return uuid.uuid5(OUTPUT_NAMESPACE, "|".join(parts))
 
 
-def _recall_id(notification_id: UUID, route: Route, recalled: UUID) -> UUID:
+def recall_id(notification_id: UUID, route: Route, recalled: UUID) -> UUID:
+    """uuid5 over (recalling notification, route, recalled output id): the same wherever it is recalled."""
     return uuid.uuid5(OUTPUT_NAMESPACE, f"{notification_id}|{route.value}|recall|{recalled}")
+
+
+def cumulative_alert_id(authority: str, root_key: str, quarter: str) -> UUID:
+    """uuid5 over (authority, child root key, 'cumulative', 'YYYYQn'): one threshold alert per quarter."""
+    return uuid.uuid5(OUTPUT_NAMESPACE, f"{authority}|{root_key}|cumulative|{quarter}")
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -341,7 +350,8 @@ def _stated_risk(n: AgencyNotification) -> RiskLevel:
             return RiskLevel.UNKNOWN
 
 
-def _domestic_abuse(n: AgencyNotification) -> bool:
+def domestic_abuse(n: AgencyNotification) -> bool:
+    """True when the notification goes to DV triage (and counts in its victim's history)."""
     match n:
         case PoliceDomesticAbuseIncident():
             return True
@@ -351,7 +361,8 @@ def _domestic_abuse(n: AgencyNotification) -> bool:
             return n.domestic_abuse_related
 
 
-def _significant_event(n: AgencyNotification) -> bool:
+def significant_event(n: AgencyNotification) -> bool:
+    """Birth (midwifery, unborn child), release from custody, bail / licence change, risky adult's move."""
     match n:
         case ProbationRiskNotification():
             return n.event in _SIGNIFICANT_PROBATION
@@ -363,48 +374,73 @@ def _significant_event(n: AgencyNotification) -> bool:
             return False
 
 
-def _victim_and_perpetrator(n: AgencyNotification, who: Subjects) -> tuple[str | None, str | None]:
-    """Victim and perpetrator keys: police incident victim / suspect fields; probation: the person on
+def intrinsic_criteria(n: AgencyNotification) -> tuple[MaracCriterion, ...]:
+    """The MARAC criteria a notification meets by itself: DASH_HIGH, DASH_14_PLUS_TICKS, PROFESSIONAL_JUDGEMENT."""
+    if not isinstance(n, PoliceDomesticAbuseIncident):
+        return ()
+    found = set()
+    if n.risk.level in _HIGH:
+        found.add(MaracCriterion.DASH_HIGH)
+    if n.risk.ticks is not None and n.risk.ticks >= MARAC_TICKS:
+        found.add(MaracCriterion.DASH_14_PLUS_TICKS)
+    if n.risk.professional_judgement_marac:
+        found.add(MaracCriterion.PROFESSIONAL_JUDGEMENT)
+    return tuple(c for c in MaracCriterion if c in found)
+
+
+def _adult_keys(n: AgencyNotification, who: Subjects) -> tuple[PersonKeys | None, PersonKeys | None]:
+    """Victim and perpetrator: police incident victim / suspect fields; probation: the person on
     probation; child concern and health: the first adults with role VICTIM / SUSPECT; youth justice: none."""
-    victim: PersonKeys | None
-    perpetrator: PersonKeys | None
     match n:
         case PoliceDomesticAbuseIncident():
-            victim, perpetrator = who.adults[0][1], who.adults[1][1]
+            return who.adults[0][1], who.adults[1][1]
         case ProbationRiskNotification():
-            victim, perpetrator = None, who.adults[0][1]
+            return None, who.adults[0][1]
         case PoliceChildConcern() | HealthSafeguardingNotification():
-            victim, perpetrator = who.adult(AdultRole.VICTIM), who.adult(AdultRole.SUSPECT)
+            return who.adult(AdultRole.VICTIM), who.adult(AdultRole.SUSPECT)
         case _:
-            victim, perpetrator = None, None
-    return (victim.primary if victim else None, perpetrator.primary if perpetrator else None)
+            return None, None
 
 
-def _merged_child(ctx: RoutingContext, keys: PersonKeys) -> ChildState:
-    states = [ctx.children[k] for k in keys.all if k in ctx.children]
-    return ChildState(
-        chronology=tuple(e for s in states for e in s.chronology),
-        alerts=tuple(a for s in states for a in s.alerts),
-        open_referral=any(s.open_referral for s in states),
-    )
+def victim_keys(n: AgencyNotification, who: Subjects) -> PersonKeys | None:
+    """The keys of the notification's victim (whose history MARAC counts), or None."""
+    return _adult_keys(n, who)[0]
 
 
-def _superseded(entries: Iterable[ChronologyEntry | VictimIncident]) -> set[UUID]:
-    return {e.supersedes for e in entries if e.supersedes is not None}
+# ------------------------------------------------------------------------------------ history rules
+def marac_criteria(incidents: Iterable[VictimIncident]) -> dict[UUID, tuple[MaracCriterion, ...]]:
+    """Every live incident's MARAC criteria, decided in OCCURRED order (ties by notification id).
+
+    Incident X (occurred t) meets its intrinsic criteria, plus ESCALATION_3_INCIDENTS_12_MONTHS when the
+    victim's live incidents with occurred in [t - 365 days, t] (X included) number 3 or more, plus
+    REPEAT_WITHIN_12_MONTHS_OF_MARAC when an incident with occurred in [t - 365 days, t) meets any
+    criterion.  One pass in occurred order reaches the fixpoint (REPEAT looks only at earlier incidents),
+    so the answer depends on the set of incidents, never on the order they arrived in.
+    """
+    ordered = sorted(incidents, key=lambda i: (i.occurred, str(i.notification_id)))
+    referred: list[VictimIncident] = []
+    out: dict[UUID, tuple[MaracCriterion, ...]] = {}
+    for x in ordered:
+        t = x.occurred
+        found = set(x.intrinsic)
+        if sum(1 for y in ordered if t - MARAC_WINDOW <= y.occurred <= t) >= MARAC_ESCALATION_INCIDENTS:
+            found.add(MaracCriterion.ESCALATION_3_INCIDENTS_12_MONTHS)
+        if any(t - MARAC_WINDOW <= y.occurred < t for y in referred):
+            found.add(MaracCriterion.REPEAT_WITHIN_12_MONTHS_OF_MARAC)
+        out[x.notification_id] = tuple(c for c in MaracCriterion if c in found)
+        if found:
+            referred.append(x)
+    return out
 
 
-def _effective_chronology(
-    entries: Sequence[ChronologyEntry], this: ChronologyEntry
-) -> tuple[list[ChronologyEntry], set[UUID]]:
-    """Entries that still count (this one replaces any copy of itself), and the ids no longer counting."""
-    everything = [e for e in entries if e.notification_id != this.notification_id] + [this]
-    gone = _superseded(everything) | {e.notification_id for e in everything if e.action is Action.WITHDRAW}
-    by_id = {e.notification_id: e for e in everything}
-    return [e for e in by_id.values() if e.notification_id not in gone], gone
+def quarter_of(instant: datetime) -> str:
+    """The Europe/London calendar quarter of an instant, as 'YYYYQn'."""
+    local = _utc(instant, "instant").astimezone(LONDON)
+    return f"{local.year}Q{(local.month - 1) // 3 + 1}"
 
 
-def _members(entries: Sequence[ChronologyEntry], at: datetime) -> list[ChronologyEntry]:
-    """Entries inside the 90-day window ending at `at`: occurred in (at - 90 days, at]."""
+def window(entries: Iterable[ChronologyEntry], at: datetime) -> list[ChronologyEntry]:
+    """Entries inside the 90-day window ending at `at`: occurred in (at - 90 days, at], by occurred."""
     return sorted(
         (e for e in entries if e.occurred <= at < e.occurred + CUMULATIVE_WINDOW),
         key=lambda e: (e.occurred, str(e.notification_id)),
@@ -418,36 +454,114 @@ def _holds(members: Sequence[ChronologyEntry]) -> bool:
     )
 
 
-def _threshold_crossing(
-    entries: Sequence[ChronologyEntry], this: ChronologyEntry, markers: Sequence[CumulativeMarker]
-) -> tuple[datetime, list[ChronologyEntry]] | None:
-    """The crossing instant and window members when this notification should raise a threshold alert.
+def threshold_quarters(entries: Sequence[ChronologyEntry]) -> dict[str, ChronologyEntry]:
+    """Quarter -> the earliest qualifying entry in it.
 
-    The condition at instant T: the window (T - 90 days, T] holds 3+ notifications from 2+ agency types.
-    A crossing is a maximal stretch of time over which the condition holds.  This notification (occurred
-    t) raises an alert when it is inside a crossing (the crossing meets [t, t + 90 days)) that has no
-    THRESHOLD marker yet (marker instant inside the crossing).  The alert's window ends at the first instant
-    of that crossing at or after t.  So: one alert per crossing; a 5th notification inside the same crossing
-    raises nothing; once the condition has lapsed, the next crossing alerts again.  Late (out-of-order)
-    notifications are handled the same way because crossings are recomputed from the whole chronology.
+    Entry X qualifies when the window (X.occurred - 90 days, X.occurred] holds 3+ live notifications from
+    2+ agency types (X the latest).  The DESIGN's 'once per crossing' depends on arrival order (two
+    crossings merge when a late notification fills the gap between them), so the alert is defined
+    monotonically instead: at most one THRESHOLD alert per child per London calendar quarter holding a
+    qualifying notification.
     """
-    t = this.occurred
-    points = sorted({e.occurred for e in entries} | {e.occurred + CUMULATIVE_WINDOW for e in entries})
-    holding = [_holds(_members(entries, p)) for p in points]
-    i = 0
-    while i < len(points):
-        if not holding[i]:
-            i += 1
-            continue
-        j = i
-        while j < len(points) and holding[j]:
-            j += 1
-        start, end = points[i], points[j]  # the last point is an exit, never holding, so j < len(points)
-        if start < t + CUMULATIVE_WINDOW and end > t and not any(start <= m.at < end for m in markers):
-            first = max(start, t)
-            return first, _members(entries, first)
-        i = j
-    return None
+    out: dict[str, ChronologyEntry] = {}
+    for x in sorted(entries, key=lambda e: (e.occurred, str(e.notification_id))):
+        if _holds(window(entries, x.occurred)):
+            out.setdefault(quarter_of(x.occurred), x)
+    return out
+
+
+def significant_events(entries: Sequence[ChronologyEntry]) -> list[ChronologyEntry]:
+    """Significant events about a child with an open referral: another live entry routed to the front
+    door whose occurred is at or before the event's."""
+    return [
+        e
+        for e in entries
+        if e.significant
+        and any(
+            o.notification_id != e.notification_id and Route.FRONT_DOOR in o.routes and o.occurred <= e.occurred
+            for o in entries
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------- builders
+def _routed(
+    route: Route, recipient: str, payload: Output, oid: UUID, key: str | None, basis: LawfulBasis
+) -> RoutedOutput:
+    purpose = f"recall: {payload.reason.value}" if isinstance(payload, Recall) else _PURPOSE[route]
+    return RoutedOutput(route, recipient, payload, oid, key, basis, purpose)
+
+
+def marac_referral(authority: str, incident: VictimIncident, criteria: Sequence[MaracCriterion]) -> RoutedOutput:
+    """The MARAC referral of one incident: id uuid5(notification, MARAC, authority), whenever it is raised."""
+    oid = output_id(incident.notification_id, Route.MARAC, authority)
+    item = incident.triage_item_id or output_id(incident.notification_id, Route.DV_TRIAGE, authority)
+    referral = MaracReferral(
+        referral_id=oid,
+        notification_id=incident.notification_id,
+        triage_item_id=item,
+        authority=authority,
+        victim_key=incident.victim_key,
+        criteria=list(criteria),
+        occurred=incident.occurred,
+    )
+    return _routed(Route.MARAC, authority, referral, oid, None, incident.lawful_basis)
+
+
+def _alert(
+    oid: UUID, authority: str, key: str, trigger: CumulativeTrigger, at: datetime, members: Sequence[ChronologyEntry],
+    raised: datetime, basis: LawfulBasis,
+) -> RoutedOutput:
+    alert = CumulativeConcernAlert(
+        alert_id=oid,
+        child_key=key,
+        authority=authority,
+        trigger=trigger,
+        notification_ids=[e.notification_id for e in members],
+        agency_types=list(dict.fromkeys(e.agency_type for e in members)),
+        window_start=at - CUMULATIVE_WINDOW,
+        window_end=at,
+        raised=raised,
+    )
+    return _routed(Route.CUMULATIVE_CONCERN, authority, alert, oid, key, basis)
+
+
+def threshold_alert(
+    authority: str, root_key: str, quarter: str, first: ChronologyEntry, entries: Sequence[ChronologyEntry],
+    raised: datetime,
+) -> RoutedOutput:
+    """The quarter's THRESHOLD alert; its window ends at the quarter's earliest qualifying notification."""
+    oid = cumulative_alert_id(authority, root_key, quarter)
+    members = window(entries, first.occurred)
+    trigger = CumulativeTrigger.THRESHOLD
+    return _alert(oid, authority, root_key, trigger, first.occurred, members, raised, first.lawful_basis)
+
+
+def significant_alert(
+    authority: str, event: ChronologyEntry, entries: Sequence[ChronologyEntry], raised: datetime
+) -> RoutedOutput:
+    """A SIGNIFICANT_EVENT alert: id uuid5(event notification, CUMULATIVE_CONCERN, authority, child key)."""
+    oid = output_id(event.notification_id, Route.CUMULATIVE_CONCERN, authority, event.child_key)
+    members = window(entries, event.occurred)
+    trigger = CumulativeTrigger.SIGNIFICANT_EVENT
+    return _alert(oid, authority, event.child_key, trigger, event.occurred, members, raised, event.lawful_basis)
+
+
+def recall(
+    prior: PriorOutput, *, by: UUID, reason: RecallReason, issued: datetime, lawful_basis: LawfulBasis
+) -> RoutedOutput:
+    """Recall of an earlier output, with the id `recall_id(by, route, recalled)`."""
+    rid = recall_id(by, prior.route, prior.output_id)
+    payload = Recall(
+        recall_id=rid,
+        recalled_output_id=prior.output_id,
+        route=prior.route,
+        recipient=prior.recipient,
+        notification_id=by,
+        reason=reason,
+        issued=_utc(issued, "issued"),
+    )
+    return _routed(prior.route, prior.recipient, payload, rid, prior.payload_key, lawful_basis)
 
 
 # ------------------------------------------------------------------------------------------- route
@@ -459,7 +573,7 @@ def route(
     secret: bytes,
     deadlines: DeadlineCalculator,
 ) -> Decision:
-    """Route one accepted notification (NEW, AMEND or WITHDRAW) given the looked-up state."""
+    """Route one accepted notification (NEW, AMEND or WITHDRAW): the outputs it produces by itself."""
     received = _utc(received, "received")
     return _Router(notification, ctx, received, secret, deadlines).decide()
 
@@ -491,23 +605,13 @@ class _Router:
         self.outputs: list[RoutedOutput] = []
         self.child_routes: dict[str, set[Route]] = {k: set() for k in self.child_keys}
         self.notes: list[str] = list(self.who.notes)
-        self.markers: list[tuple[str, CumulativeMarker]] = []
-        self.victim_updates: list[tuple[str, VictimIncident]] = []
-        self.victim_key, self.perpetrator_key = _victim_and_perpetrator(n, self.who)
+        victim, perpetrator = _adult_keys(n, self.who)
+        self.victim_key = victim.primary if victim else None
+        self.perpetrator_key = perpetrator.primary if perpetrator else None
 
     # ----------------------------------------------------------------------------------- assembly
     def _emit(self, route: Route, recipient: str, payload: Output, oid: UUID, key: str | None = None) -> None:
-        self.outputs.append(
-            RoutedOutput(
-                route=route,
-                recipient=recipient,
-                payload=payload,
-                output_id=oid,
-                payload_key=key,
-                lawful_basis=self.env.lawful_basis,
-                purpose=f"recall: {payload.reason.value}" if isinstance(payload, Recall) else _PURPOSE[route],
-            )
-        )
+        self.outputs.append(_routed(route, recipient, payload, oid, key, self.env.lawful_basis))
 
     def _mark(self, route: Route, keys: Iterable[str]) -> None:
         for key in keys:
@@ -516,39 +620,18 @@ class _Router:
     def decide(self) -> Decision:
         if self.env.action is Action.WITHDRAW:
             self._recall(RecallReason.WITHDRAWN, keep=set())
-            if self.victim_key is not None and _domestic_abuse(self.n):
-                self._victim_update(marac=False)
         else:
             self._route_content()
-        produced = tuple(
-            PriorOutput(o.output_id, o.route, o.recipient, o.payload_key)
-            for o in self.outputs
-            if not isinstance(o.payload, Recall)
-        )
-        aliases = {(alias, keys.primary) for keys in self.who.children for alias in keys.aliases}
-        aliases |= {(alias, keys.primary) for _, keys in self.who.adults if keys for alias in keys.aliases}
+        produced = tuple(o.prior for o in self.outputs if not isinstance(o.payload, Recall))
         return Decision(
             notification_id=self.env.notification_id,
             action=self.env.action,
             outputs=tuple(self.outputs),
-            chronology=tuple((key, self._entry(key)) for key in dict.fromkeys(self.child_keys)),
-            aliases=tuple(sorted(aliases)),
-            victim_updates=tuple(self.victim_updates),
-            cumulative_markers=tuple(self.markers),
+            child_routes=tuple(
+                (key, tuple(r for r in _ROUTE_ORDER if r in self.child_routes[key])) for key in self.child_keys
+            ),
             produced=produced,
             notes=tuple(self.notes),
-        )
-
-    def _entry(self, key: str | None = None) -> ChronologyEntry:
-        routes = self.child_routes.get(key, set()) if key is not None else set()
-        return ChronologyEntry(
-            notification_id=self.env.notification_id,
-            agency_type=self.env.source.agency_type,
-            kind=self.kind,
-            occurred=self.env.occurred,
-            routes=tuple(r for r in _ROUTE_ORDER if r in routes),
-            action=self.env.action,
-            supersedes=self.env.supersedes,
         )
 
     def _route_content(self) -> None:
@@ -556,7 +639,6 @@ class _Router:
         self._front_door(flagged)
         self._dv_triage()
         self._emergency_duty()
-        self._cumulative()
         if self.env.action is Action.AMEND:
             keep: set[tuple[Route, str, str | None]] = {
                 (o.route, o.recipient, o.payload_key) for o in self.outputs if o.route is Route.FRONT_DOOR
@@ -628,6 +710,15 @@ class _Router:
         self._emit(Route.ENCOMPASS, urn, notice, oid, keys.primary)
         self._mark(Route.ENCOMPASS, [keys.primary])
 
+
+    def _rag(self) -> tuple[Rag, str]:
+        """RED for priority IMMEDIATE, or stated risk HIGH / VERY_HIGH with a child present; else standard."""
+        if self.env.priority is Priority.IMMEDIATE:
+            return Rag.RED, RAG_RED_IMMEDIATE
+        if _stated_risk(self.n) in _HIGH and any(child.present is True for _, child, _ in self.children):
+            return Rag.RED, RAG_RED_RISK
+        return Rag.UNKNOWN, RAG_STANDARD
+
     def _front_door(self, flagged: set[str]) -> None:
         n = self.n
         if isinstance(n, PoliceDomesticAbuseIncident) and not self.children:
@@ -638,7 +729,8 @@ class _Router:
             (p.output_id for p in self.ctx.prior_outputs if p.route is Route.FRONT_DOOR and p.recipient == recipient),
             None,
         )
-        due = self.deadlines.frontdoor(self.received, self.authority, None)
+        rag, reason = self._rag()
+        due = self.deadlines.frontdoor(self.received, self.authority, "RED" if rag is Rag.RED else None)
         referral = FrontDoorReferral(
             referral_id=oid,
             notification_id=self.env.notification_id,
@@ -651,20 +743,7 @@ class _Router:
             occurred=self.env.occurred,
             received=self.received,
             decision_due=_utc(due.at, "deadline.at"),
-            children=[
-                ReferralChild(
-                    child_key=keys.primary,
-                    given_name=child.given_name,
-                    family_name=child.family_name,
-                    date_of_birth=child.date_of_birth,
-                    unborn=child.unborn,
-                    education_status=child.education.status,
-                    school_urn=child.education.urn,
-                    education_contact_needed=keys.primary in flagged,
-                    present=child.present,
-                )
-                for _, child, keys in self.children
-            ],
+            children=[self._referral_child(child, keys, flagged) for _, child, keys in self.children],
             adult_risk_only=not self.children,
             risk_level=_stated_risk(n),
             priority=self.env.priority,
@@ -673,25 +752,32 @@ class _Router:
             consent=self.env.consent.status,
             safety_caveats=list(self.env.safety_caveats),
             summary=n.summary,
+            rag=rag,
+            rag_reason=reason,
         )
         self._emit(Route.FRONT_DOOR, recipient, referral, oid)
         self._mark(Route.FRONT_DOOR, self.child_keys)
 
+    @staticmethod
+    def _referral_child(child: ChildSubject, keys: PersonKeys, flagged: set[str]) -> ReferralChild:
+        return ReferralChild(
+            child_key=keys.primary,
+            given_name=child.given_name,
+            family_name=child.family_name,
+            date_of_birth=child.date_of_birth,
+            unborn=child.unborn,
+            education_status=child.education.status,
+            school_urn=child.education.urn,
+            education_contact_needed=keys.primary in flagged,
+            present=child.present,
+        )
+
     def _dv_triage(self) -> None:
         n = self.n
-        if not _domestic_abuse(n):
+        if not domestic_abuse(n):
             return
-        criteria: list[MaracCriterion] = []
-        ticks: int | None = None
-        if isinstance(n, PoliceDomesticAbuseIncident):
-            ticks = n.risk.ticks
-            if n.risk.level in _HIGH:
-                criteria.append(MaracCriterion.DASH_HIGH)
-            if ticks is not None and ticks >= MARAC_TICKS:
-                criteria.append(MaracCriterion.DASH_14_PLUS_TICKS)
-        criteria.extend(self._victim_criteria())
-        if isinstance(n, PoliceDomesticAbuseIncident) and n.risk.professional_judgement_marac:
-            criteria.append(MaracCriterion.PROFESSIONAL_JUDGEMENT)
+        wanted = set(intrinsic_criteria(n)) | (set(self.ctx.marac_history) & HISTORY_CRITERIA)
+        criteria = [c for c in MaracCriterion if c in wanted]
         recipient = self.authority
         item_id = output_id(self.env.notification_id, Route.DV_TRIAGE, recipient)
         meeting = self.deadlines.dvtriage(self.received, self.authority)
@@ -705,7 +791,7 @@ class _Router:
             perpetrator_key=self.perpetrator_key,
             child_keys=list(self.child_keys),
             risk_level=_stated_risk(n),
-            ticks=ticks,
+            ticks=n.risk.ticks if isinstance(n, PoliceDomesticAbuseIncident) else None,
             meeting_at=_utc(meeting.at, "deadline.at"),
             marac=bool(criteria),
             marac_criteria=criteria,
@@ -714,50 +800,11 @@ class _Router:
         self._emit(Route.DV_TRIAGE, recipient, item, item_id)
         self._mark(Route.DV_TRIAGE, self.child_keys)
         if criteria:
-            marac_id = output_id(self.env.notification_id, Route.MARAC, recipient)
-            marac = MaracReferral(
-                referral_id=marac_id,
-                notification_id=self.env.notification_id,
-                triage_item_id=item_id,
-                authority=recipient,
-                victim_key=self.victim_key,
-                criteria=criteria,
-                occurred=self.env.occurred,
+            incident = VictimIncident(
+                self.env.notification_id, self.env.occurred, (), self.victim_key, item_id, self.env.lawful_basis
             )
-            self._emit(Route.MARAC, recipient, marac, marac_id)
+            self.outputs.append(marac_referral(recipient, incident, criteria))
             self._mark(Route.MARAC, self.child_keys)
-        if self.victim_key is not None:
-            self._victim_update(marac=bool(criteria))
-
-    def _victim_update(self, *, marac: bool) -> None:
-        assert self.victim_key is not None
-        incident = VictimIncident(
-            notification_id=self.env.notification_id,
-            occurred=self.env.occurred,
-            marac_referred=marac,
-            action=self.env.action,
-            supersedes=self.env.supersedes,
-        )
-        self.victim_updates.append((self.victim_key, incident))
-
-    def _victim_criteria(self) -> list[MaracCriterion]:
-        if self.victim_key is None:
-            return []
-        victim = next(keys for _, keys in self.who.adults if keys and keys.primary == self.victim_key)
-        history = [i for k in victim.all if k in self.ctx.victims for i in self.ctx.victims[k].incidents]
-        this_id = self.env.notification_id
-        gone = _superseded(history) | {i.notification_id for i in history if i.action is Action.WITHDRAW}
-        if self.env.supersedes is not None:
-            gone.add(self.env.supersedes)
-        others = {i.notification_id: i for i in history if i.notification_id not in gone | {this_id}}
-        t = self.env.occurred
-        found: list[MaracCriterion] = []
-        recent = [i for i in others.values() if t - MARAC_WINDOW <= i.occurred <= t]
-        if len(recent) + 1 >= MARAC_ESCALATION_INCIDENTS:
-            found.append(MaracCriterion.ESCALATION_3_INCIDENTS_12_MONTHS)
-        if any(i.marac_referred and t - MARAC_WINDOW <= i.occurred < t for i in others.values()):
-            found.append(MaracCriterion.REPEAT_WITHIN_12_MONTHS_OF_MARAC)
-        return found
 
     def _emergency_duty(self) -> None:
         if not self.children:
@@ -782,58 +829,12 @@ class _Router:
         self._emit(Route.EMERGENCY_DUTY, recipient, alert, oid)
         self._mark(Route.EMERGENCY_DUTY, self.child_keys)
 
-    def _cumulative(self) -> None:
-        significant = _significant_event(self.n)
-        for key in dict.fromkeys(self.child_keys):
-            keys = next(k for _, _, k in self.children if k.primary == key)
-            state = _merged_child(self.ctx, keys)
-            entries, gone = _effective_chronology(state.chronology, self._entry())
-            markers = [
-                m
-                for m in state.alerts
-                if m.trigger is CumulativeTrigger.THRESHOLD
-                and m.notification_id not in gone
-                and m.notification_id != self.env.notification_id
-            ]
-            crossing = _threshold_crossing(entries, self._entry(), markers)
-            if crossing is not None:
-                at, members = crossing
-                self._alert(key, CumulativeTrigger.THRESHOLD, at, members)
-            elif significant and state.open_referral:
-                t = self.env.occurred
-                self._alert(key, CumulativeTrigger.SIGNIFICANT_EVENT, t, _members(entries, t))
-
-    def _alert(self, key: str, trigger: CumulativeTrigger, at: datetime, members: Sequence[ChronologyEntry]) -> None:
-        recipient = self.authority
-        oid = output_id(self.env.notification_id, Route.CUMULATIVE_CONCERN, recipient, key)
-        alert = CumulativeConcernAlert(
-            alert_id=oid,
-            child_key=key,
-            authority=recipient,
-            trigger=trigger,
-            notification_ids=[e.notification_id for e in members],
-            agency_types=list(dict.fromkeys(e.agency_type for e in members)),
-            window_start=at - CUMULATIVE_WINDOW,
-            window_end=at,
-            raised=self.received,
-        )
-        self._emit(Route.CUMULATIVE_CONCERN, recipient, alert, oid, key)
-        self._mark(Route.CUMULATIVE_CONCERN, [key])
-        marker = CumulativeMarker(oid, self.env.notification_id, trigger, at)
-        self.markers.append((key, marker))
 
     def _recall(self, reason: RecallReason, keep: set[tuple[Route, str, str | None]]) -> None:
         for prior in self.ctx.prior_outputs:
             if (prior.route, prior.recipient, prior.payload_key) in keep:
                 continue
-            rid = _recall_id(self.env.notification_id, prior.route, prior.output_id)
-            recall = Recall(
-                recall_id=rid,
-                recalled_output_id=prior.output_id,
-                route=prior.route,
-                recipient=prior.recipient,
-                notification_id=self.env.notification_id,
-                reason=reason,
-                issued=self.received,
+            self.outputs.append(
+                recall(prior, by=self.env.notification_id, reason=reason, issued=self.received,
+                       lawful_basis=self.env.lawful_basis)
             )
-            self._emit(prior.route, prior.recipient, recall, rid, prior.payload_key)

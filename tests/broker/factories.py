@@ -1,4 +1,4 @@
-"""Synthetic notifications, schools, stand-in deadlines and an in-memory state for routing tests.
+"""Synthetic notifications, schools, stand-in deadlines, and `run`: one record through the casebook.
 
 Every person is synthetic ("Test Child-One"); NHS numbers are made in the 999 test range with a valid
 check digit by `nhs_number(n)`.  Import with `from tests.broker.factories import ...` (run pytest as
@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from broker.casebook import TABLES, Person, Step, apply_writes, load_person, on_notification
 from broker.reference import School
-from broker.routing import (
-    ChildState,
-    ChronologyEntry,
-    CumulativeMarker,
-    Decision,
-    PriorOutput,
-    RoutingContext,
-    VictimHistory,
-    VictimIncident,
-)
+from broker.routing import DeadlineCalculator
 from schemas.models import (
     Action,
     AdultRole,
@@ -63,16 +54,18 @@ __all__ = [
     "SCHOOLS",
     "SECRET",
     "SHROPSHIRE",
-    "MemoryState",
     "StubDeadlines",
     "adult",
     "child",
     "envelope",
     "health_notification",
+    "new_tables",
     "nhs_number",
+    "person_of",
     "police_concern",
     "police_incident",
     "probation_notification",
+    "run",
     "school",
     "youth_justice_notification",
 ]
@@ -369,61 +362,39 @@ class StubDeadlines:
         return local.weekday() >= 5 or not time(9) <= local.time() < time(17)
 
 
-# ------------------------------------------------------------------------------- in-memory state
-@dataclass
-class MemoryState:
-    """What an adapter would keep, in memory: applies Decisions and builds RoutingContexts.
+# ------------------------------------------------------------------------------------ casebook runs
+def new_tables() -> dict[str, dict[str, Any]]:
+    """Empty router tables, one plain dict per `broker.casebook.TABLES` name (what faust tables hold)."""
+    return {name: {} for name in TABLES}
 
-    Aliases are resolved to one canonical key per person, so chronologies meet.
+
+def run(
+    tables: dict[str, dict[str, Any]],
+    notification: Any,
+    *,
+    received: datetime | None = None,
+    deadlines: DeadlineCalculator | None = None,
+    schools: dict[str, School] | None = None,
+) -> Step:
+    """What the worker does with one record: `on_notification`, then `apply_writes` (outputs 'acknowledged').
+
+    `received` defaults to one hour after the notification's `occurred`.
     """
+    step = on_notification(
+        notification,
+        received=received or notification.envelope.occurred + timedelta(hours=1),
+        tables=tables,
+        schools=SCHOOLS if schools is None else schools,
+        secret=SECRET,
+        deadlines=deadlines if deadlines is not None else StubDeadlines(),
+    )
+    apply_writes(tables, step.writes)
+    return step
 
-    chronology: dict[str, list[ChronologyEntry]] = field(default_factory=lambda: defaultdict(list))
-    alerts: dict[str, list[CumulativeMarker]] = field(default_factory=lambda: defaultdict(list))
-    open_referrals: set[str] = field(default_factory=set)
-    victims: dict[str, list[VictimIncident]] = field(default_factory=lambda: defaultdict(list))
-    aliases: dict[str, str] = field(default_factory=dict)
-    produced: dict[uuid.UUID, tuple[PriorOutput, ...]] = field(default_factory=dict)
 
-    def canonical(self, key: str) -> str:
-        while key in self.aliases:
-            key = self.aliases[key]
-        return key
-
-    def context(self, notification: Any, schools: dict[str, School] | None = None) -> RoutingContext:
-        """The context for routing `notification` (state for every key; prior outputs of `supersedes`)."""
-        from broker.identity import subjects
-
-        who = subjects(notification, SECRET)
-        children = {}
-        for keys in who.children:
-            for key in keys.all:
-                c = self.canonical(key)
-                children[key] = ChildState(
-                    chronology=tuple(self.chronology.get(c, ())),
-                    alerts=tuple(self.alerts.get(c, ())),
-                    open_referral=c in self.open_referrals,
-                )
-        victims = {}
-        for _, keys in who.adults:
-            for key in keys.all if keys else ():
-                victims[key] = VictimHistory(incidents=tuple(self.victims.get(self.canonical(key), ())))
-        supersedes = notification.envelope.supersedes
-        return RoutingContext(
-            children=children,
-            victims=victims,
-            prior_outputs=self.produced.get(supersedes, ()) if supersedes else (),
-            schools=SCHOOLS if schools is None else schools,
-        )
-
-    def apply(self, decision: Decision) -> None:
-        """Record a Decision as the adapter would."""
-        for alias, primary in decision.aliases:
-            if self.canonical(alias) != self.canonical(primary):
-                self.aliases[alias] = self.canonical(primary)
-        for key, entry in decision.chronology:
-            self.chronology[self.canonical(key)].append(entry)
-        for key, marker in decision.cumulative_markers:
-            self.alerts[self.canonical(key)].append(marker)
-        for key, incident in decision.victim_updates:
-            self.victims[self.canonical(key)].append(incident)
-        self.produced[decision.notification_id] = decision.produced
+def person_of(tables: dict[str, dict[str, Any]], key: str, authority: str = SHROPSHIRE) -> Person:
+    """The stored record a person key resolves to (following alias pointers), for assertions."""
+    table_key = f"{authority}|{key}"
+    while "root" in (value := tables["people"][table_key]):
+        table_key = f"{authority}|{value['root']}"
+    return load_person(value)
