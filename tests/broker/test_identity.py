@@ -12,6 +12,7 @@ from broker.errors import BrokerError
 from broker.identity import (
     IdentityError,
     PersonKeys,
+    nhs_key,
     nhs_number_valid,
     normalise_name,
     normalise_postcode,
@@ -121,11 +122,18 @@ def test_postcode_upper_case_without_spaces() -> None:
 
 # ---------------------------------------------------------------------------------------- person key
 def test_valid_nhs_number_is_primary_with_demographic_alias() -> None:
-    """NHS number + full demographics: primary nhs:<digits>, the demographic key as alias."""
+    """NHS number + full demographics: primary nhs:<keyed hash of the number>, the demographic key as alias."""
     keys = _key(nhs_number="9434765919")
-    assert keys.primary == "nhs:9434765919"
+    assert keys.primary == nhs_key(SECRET, "9434765919") == _key(nhs_number="943 476 5919").primary
     assert len(keys.aliases) == 1 and keys.aliases[0].startswith("dem:")
     assert keys.aliases[0] == _key().primary
+
+
+def test_nhs_key_is_keyed_and_holds_no_number() -> None:
+    """nhs:<hex HMAC-SHA256(secret, 'nhs|'+digits)>: 64 hex digits, never the number; another secret differs."""
+    key = nhs_key(SECRET, "9434765919")
+    assert key.startswith("nhs:") and len(key) == 4 + 64 and all(c in hexdigits for c in key[4:])
+    assert "9434765919" not in key and key != nhs_key(b"another-test-secret", "9434765919")
 
 
 def test_demographic_key_ignores_spelling_variants() -> None:
@@ -190,9 +198,10 @@ def test_empty_secret_is_refused() -> None:
 
 def test_unborn_key_is_mother_plus_due_date() -> None:
     """unb:<hmac(mother key|due date)>: same mother and date agree, another date differs."""
-    a = unborn_key(SECRET, "nhs:9434765919", date(2026, 3, 1))
-    assert a.startswith("unb:") and a == unborn_key(SECRET, "nhs:9434765919", date(2026, 3, 1))
-    assert a != unborn_key(SECRET, "nhs:9434765919", date(2026, 3, 2))
+    mother = nhs_key(SECRET, "9434765919")
+    a = unborn_key(SECRET, mother, date(2026, 3, 1))
+    assert a.startswith("unb:") and a == unborn_key(SECRET, mother, date(2026, 3, 1))
+    assert a != unborn_key(SECRET, mother, date(2026, 3, 2))
     assert "9434765919" not in a
 
 
