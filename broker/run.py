@@ -1,4 +1,6 @@
-"""The main job's steps: publish a simulated night through the SDK, and summarise the topics read back."""
+"""The main job's broker-side steps: when last night was, and a summary of the topics read back.
+
+Publishing the simulated night sits above the broker and the producers, in mash.night."""
 
 from __future__ import annotations
 
@@ -10,12 +12,10 @@ from zoneinfo import ZoneInfo
 from broker.reader import read_topics
 from broker.settings import Settings
 from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
-from producers.sdk import AgencyClient
-from producers.simulator import simulate_night
 from schemas.codec import Codec
 from schemas.models import AuditRecord
 
-__all__ = ["last_night", "print_summary", "publish_night"]
+__all__ = ["LONDON", "last_night", "print_summary", "topic_counts"]
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -31,25 +31,6 @@ def last_night(now: datetime) -> datetime:
     if evening > latest:
         evening = datetime.combine(latest.date() - timedelta(days=1), time(18, 0), LONDON)
     return evening.astimezone(UTC)
-
-
-async def publish_night(settings: Settings, *, count: int, seed: int, start: str | None = None) -> dict[str, int]:
-    """Publish `count` simulated notifications; returns how many went to each agency."""
-    begin = datetime.fromisoformat(start) if start else last_night(datetime.now(UTC))
-    records = simulate_night(begin, seed, count)
-    counts: dict[str, int] = collections.Counter()
-    clients = {a: AgencyClient(settings, a) for a in INTAKE_TOPICS}
-    try:
-        pending = []
-        for record in records:
-            agency = record.envelope.source.agency_type  # type: ignore[attr-defined]
-            pending.append(await clients[agency].send(record))
-            counts[agency.value] += 1
-        await asyncio.gather(*(p for p in pending))
-    finally:
-        for c in clients.values():
-            await c.stop()
-    return dict(counts)
 
 
 async def topic_counts(settings: Settings) -> dict[str, collections.Counter[str]]:

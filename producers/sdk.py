@@ -9,19 +9,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Protocol
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from broker.errors import BrokerError, TransportError
-from broker.settings import Settings
-from broker.topics import catalogue
 from schemas.codec import Codec
+from schemas.errors import BrokerError, TransportError
 from schemas.models import AgencyType, Record
 from schemas.rules import notification_errors
+from schemas.topics import intake_topic
 
-__all__ = ["AgencyClient", "NotificationRejected", "Receipt"]
+__all__ = ["AgencyClient", "KafkaTarget", "NotificationRejected", "Receipt"]
+
+
+class KafkaTarget(Protocol):
+    """Where to publish: the broker's `Settings` satisfies it, so does any object with these two attributes."""
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Kafka bootstrap servers."""
+        ...
+
+    @property
+    def topic_prefix(self) -> str:
+        """Prefix of every topic name."""
+        ...
 
 
 class NotificationRejected(BrokerError):
@@ -45,10 +59,10 @@ class Receipt:
 class AgencyClient:
     """An idempotent, acks=all producer for one agency's intake topic."""
 
-    def __init__(self, settings: Settings, agency: AgencyType, *, codec: Codec | None = None) -> None:
+    def __init__(self, settings: KafkaTarget, agency: AgencyType, *, codec: Codec | None = None) -> None:
         self._settings = settings
         self.agency = agency
-        self.topic = catalogue(settings.topic_prefix).intake(agency)
+        self.topic = intake_topic(settings.topic_prefix, agency)
         self._codec = codec or Codec()
         self._producer: AIOKafkaProducer | None = None
 

@@ -20,9 +20,10 @@ from schemas.catalogue import SchemaCatalogue, default_catalogue, schema_fingerp
 from schemas.errors import SchemaError
 from schemas.models import ALL_RECORDS, Record
 
-__all__ = ["MAGIC", "Codec", "InvalidPayload"]
+__all__ = ["MAGIC", "Codec", "InvalidPayload", "encode_datum", "field_errors"]
 
 MAGIC = b"\xc3\x01"
+_FOUND = re.compile(r"found `[^`]*`")  # pydantic's UUID errors quote a character of the input
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")  # a field path a validator puts first
 _MODELS: dict[str, type[Record]] = {m.__name__: m for m in ALL_RECORDS}
 
@@ -36,12 +37,20 @@ class InvalidPayload(SchemaError):
         self.errors = errors
 
 
-def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """(field path, rule) pairs from a pydantic error, never the input value."""
+def field_errors(exc: ValidationError, data: object = None) -> list[tuple[str, str]]:
+    """(field path, rule) pairs from a pydantic error, never the input value nor an unexpected key's name.
+
+    An unexpected key is named by its parent's path and its position among the parent's keys when `data`
+    (the validated input, parsed) is given: ("envelope", "unexpected key #3: extra inputs are not permitted").
+    """
     out = []
     for err in exc.errors(include_input=False, include_url=False):
-        path = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        loc = list(err["loc"])
+        msg = _FOUND.sub("found an unexpected character", str(err["msg"]).removeprefix("Value error, "))
+        if err["type"] == "extra_forbidden" and loc:
+            msg = f"unexpected key{_position(data, loc)}: {msg[:1].lower()}{msg[1:]}"
+            loc = loc[:-1]
+        path = ".".join(str(p) for p in loc)
         if ": " in msg and not path:
             path, msg = msg.split(": ", 1)
         elif ": " in msg and _PATH.fullmatch(msg.split(": ", 1)[0]):
@@ -51,10 +60,35 @@ def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
+def _length(data: object) -> int:
+    return len(data) if isinstance(data, list) else -1
+
+
+def _position(data: object, loc: list[int | str]) -> str:
+    """' #N' (1-based) of the key `loc[-1]` among its parent's keys in `data`, or '' when it cannot be found."""
+    for part in loc[:-1]:
+        found = part in data if isinstance(data, dict) else isinstance(part, int) and 0 <= part < _length(data)
+        if not found:
+            return ""
+        data = data[part]  # type: ignore[index]
+    if isinstance(data, dict) and loc[-1] in data:
+        return f" #{list(data).index(loc[-1]) + 1}"
+    return ""
+
+
 @cache
 def _writer(model: type[Record]) -> tuple[bytes, Any]:
     schema = avro_schema(model)
     return MAGIC + schema_fingerprint(schema), parse_schema(schema)
+
+
+def encode_datum(model: type[Record], datum: dict[str, Any]) -> bytes:
+    """Single-object bytes of a raw datum with the model's current schema, NOT validated (tests, fuzzing)."""
+    header, parsed = _writer(model)
+    buf = io.BytesIO()
+    buf.write(header)
+    schemaless_writer(buf, parsed, datum)
+    return buf.getvalue()
 
 
 class Codec:
