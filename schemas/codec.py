@@ -48,12 +48,11 @@ def field_errors(exc: ValidationError, data: object = None) -> list[tuple[str, s
         loc = list(err["loc"])
         msg = _FOUND.sub("found an unexpected character", str(err["msg"]).removeprefix("Value error, "))
         if err["type"] == "extra_forbidden" and loc:
-            msg = f"unexpected key{_position(data, loc)}: {msg[:1].lower()}{msg[1:]}"
-            loc = loc[:-1]
+            parent = ".".join(str(p) for p in loc[:-1]) or "(record)"
+            out.append((parent, f"unexpected key{_position(data, loc)}: extra inputs are not permitted"))
+            continue
         path = ".".join(str(p) for p in loc)
-        if ": " in msg and not path:
-            path, msg = msg.split(": ", 1)
-        elif ": " in msg and _PATH.fullmatch(msg.split(": ", 1)[0]):
+        if ": " in msg and _PATH.fullmatch(msg.split(": ", 1)[0]):
             head, msg = msg.split(": ", 1)
             path = f"{path}.{head}" if path else head
         out.append((path or "(record)", msg))

@@ -150,3 +150,132 @@ def test_future_tolerance_is_five_minutes(samples: dict[type[Record], Record]) -
     valid, errors = validate_lines([_line("PoliceDomesticAbuseIncident", incident)], AgencyType.POLICE, NOW)
     assert errors == []
     assert [n for n, _ in valid] == [1]
+
+
+# ---------------------------------------------------------------------------- strictness and parse failures
+def _one(line: str | bytes) -> set[tuple[str, str]]:
+    """The (field, rule) errors of a single police line validated at NOW."""
+    valid, errors = validate_lines([line], AgencyType.POLICE, NOW)
+    assert valid == [] and {e.line for e in errors} == {1}
+    return {(e.field, e.rule) for e in errors}
+
+
+def test_unexpected_key_is_named_by_parent_and_position(samples: dict[type[Record], Record]) -> None:
+    """An unexpected key (here a synthetic full name) is reported as its parent's path and its position only."""
+    payload = _payload(samples[PoliceDomesticAbuseIncident])
+    payload["envelope"] = {**dict(list(payload["envelope"].items())[:2]), SECRET: "x",
+                           **dict(list(payload["envelope"].items())[2:])}
+    payload[SECRET + " Two"] = 1
+    errors = _one(_line("PoliceDomesticAbuseIncident", payload))
+    assert errors == {
+        ("envelope", "unexpected key #3: extra inputs are not permitted"),
+        ("(record)", f"unexpected key #{len(payload)}: extra inputs are not permitted"),
+    }
+    assert all(SECRET not in f + r for f, r in errors)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [(("children", 0, "present"), "yes", "children.0.present"), (("welfare_check_made",), 1, "welfare_check_made"),
+     (("risk", "ticks"), "3", "risk.ticks"), (("risk", "ticks"), 3.0, "risk.ticks")],
+)
+def test_types_are_not_coerced(samples: dict[type[Record], Record], path: tuple[Any, ...], value: Any,
+                               field: str) -> None:
+    """"yes" is not a boolean, 1 is not true, "3" and 3.0 are not integers: each is refused on its path."""
+    payload = _payload(samples[PoliceDomesticAbuseIncident])
+    if not payload["children"]:
+        payload["children"] = [_payload(samples[PoliceDomesticAbuseIncident])["victim"]]
+    target = payload
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    assert field in {f for f, _ in _one(_line("PoliceDomesticAbuseIncident", payload))}
+
+
+def test_strings_for_instants_dates_ids_and_enums_still_work(samples: dict[type[Record], Record]) -> None:
+    """Strict mode still takes JSON strings for instants, dates, UUIDs and enum symbols (the simulator's output)."""
+    line = _line("PoliceDomesticAbuseIncident", _payload(samples[PoliceDomesticAbuseIncident]))
+    valid, errors = validate_lines([line], AgencyType.POLICE, NOW)
+    assert errors == [] and len(valid) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ('{"kind": "PoliceDomesticAbuseIncident", "payload": {"n": ' + "7" * 5000 + "}}",
+         "must be a JSON object (a number has too many digits)"),
+        ("[" * 100_000 + "]" * 100_000, "must be a JSON object (nested too deeply)"),
+        ('{"kind": "PoliceDomesticAbuseIncident", "payload": {"n": NaN}}',
+         "must be a JSON object (NaN and Infinity are not JSON)"),
+        (b'{"kind": "Police\xff\xfeIncident", "payload": {}}', "must be UTF-8 (invalid byte at column 17)"),
+        ('"' + SECRET + '"', 'must be an object with exactly "kind" and "payload"'),
+        ("null", 'must be an object with exactly "kind" and "payload"'),
+    ],
+)
+def test_every_parse_failure_is_a_line_error(line: str | bytes, rule: str) -> None:
+    """Huge numbers, deep nesting, NaN, invalid UTF-8 and non-objects are line errors, never a traceback."""
+    assert _one(line) == {("(line)", rule)}
+
+
+def test_deeply_nested_payload_is_a_line_error() -> None:
+    """A payload nested a few hundred levels (JSON parses, validation recurses) is still a plain line error."""
+    deep = '{"kind": "PoliceDomesticAbuseIncident", "payload": {"envelope": ' + "[" * 900 + "]" * 900 + "}}"
+    ((field, rule),) = _one(deep)
+    assert field in ("(line)", "(record)", "envelope") and "[" not in rule
+
+
+def test_payload_must_be_an_object() -> None:
+    """A payload that is not an object is refused on `payload`."""
+    assert _one('{"kind": "PoliceDomesticAbuseIncident", "payload": [1]}') == {("payload", "must be a JSON object")}
+
+
+def test_uuid_errors_do_not_quote_characters(samples: dict[type[Record], Record]) -> None:
+    """pydantic's UUID error quotes an input character; the reported rule does not."""
+    payload = _payload(samples[PoliceDomesticAbuseIncident])
+    payload["envelope"]["notification_id"] = "Q" + SECRET
+    ((field, rule),) = _one(_line("PoliceDomesticAbuseIncident", payload))
+    assert field == "envelope.notification_id" and "`Q`" not in rule and "Q" not in rule.replace("Input", "")
+
+
+def test_lines_split_on_lf_only() -> None:
+    """read_lines splits on LF (not U+2028 inside a JSON string), drops CR LF endings and a UTF-8 BOM."""
+    from producers.cli import read_lines
+
+    assert read_lines(b"\xef\xbb\xbfa\r\nb\xe2\x80\xa8c\n\nd") == [b"a", b"b\xe2\x80\xa8c", b"", b"d"]
+
+
+# --------------------------------------------------------------------------------------- the command
+def _publish(tmp_path: Any, content: bytes, *args: str) -> Any:
+    """Run `mash publish FILE --agency police` (validation only: every case below exits before Kafka)."""
+    from typer.testing import CliRunner
+
+    from mash.cli import app
+
+    path = tmp_path / "police.jsonl"
+    path.write_bytes(content)
+    return CliRunner().invoke(app, ["publish", str(path), "--agency", "police", *args])
+
+
+@pytest.mark.parametrize("content", [b"", b"\n  \n\t\n"])
+def test_empty_file_is_an_error(tmp_path: Any, content: bytes) -> None:
+    """An empty file, or one of blank lines only, exits 1 with 'no notifications in FILE'."""
+    result = _publish(tmp_path, content)
+    assert result.exit_code == 1
+    assert "no notifications in" in result.output
+
+
+def test_bad_lines_exit_1_without_values(tmp_path: Any, samples: dict[type[Record], Record]) -> None:
+    """A file with a 5,000-digit number, invalid UTF-8 and an unexpected key exits 1 naming lines, not values."""
+    payload = _payload(samples[PoliceDomesticAbuseIncident])
+    payload["envelope"][SECRET] = True
+    content = "\n".join([
+        _line("PoliceDomesticAbuseIncident", _payload(samples[PoliceDomesticAbuseIncident])),
+        '{"kind": "PoliceDomesticAbuseIncident", "payload": {"n": ' + "9" * 5000 + "}}",
+        _line("PoliceDomesticAbuseIncident", payload),
+    ]).encode() + b"\n\xff" + SECRET.encode() + b"\n"
+    result = _publish(tmp_path, content)
+    assert result.exit_code == 1
+    assert "line 2: (line): must be a JSON object (a number has too many digits)" in result.output
+    assert "line 3: envelope: unexpected key #" in result.output
+    assert "line 4: (line): must be UTF-8 (invalid byte at column 1)" in result.output
+    assert SECRET not in result.output and "Traceback" not in result.output

@@ -171,3 +171,13 @@ def test_every_truncation_is_refused(codec: Codec, incident: PoliceDomesticAbuse
     for cut in range(10, len(data), max(1, len(data) // 40)):
         with pytest.raises(SchemaError):
             codec.decode(data[:cut])
+
+
+def test_intake_topic_names_agree_with_the_broker_catalogue() -> None:
+    """schemas.topics (what producers use) and broker.topics (what the worker reads) name the same intake topics."""
+    from broker.topics import INTAKE_TOPICS as BROKER_INTAKE
+    from broker.topics import catalogue
+    from schemas.topics import INTAKE_TOPICS, intake_topic
+
+    assert dict(INTAKE_TOPICS) == dict(BROKER_INTAKE)
+    assert all(intake_topic("p", a) == catalogue("p").intake(a) for a in INTAKE_TOPICS)
