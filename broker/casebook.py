@@ -295,7 +295,9 @@ class _Book:
         return value if isinstance(value, Person) else Person()
 
     def put(self, root: str, person: Person) -> None:
-        if self.stored(root) != person:
+        """Stage a root's record (nothing for an empty record where none is stored, e.g. a suspect's)."""
+        stored = self.stored(root)
+        if stored != person and not (stored is None and person == Person()):
             self._people[root] = person
 
     def link(self, authority: str, person_keys: Iterable[str]) -> str:
