@@ -39,15 +39,15 @@ def start_worker(s: Settings, log: Path) -> subprocess.Popen[bytes]:
         MASH_TABLE_STORE=s.table_store,
         MASH_FAUST_LOG_LEVEL="INFO",
     )
-    return subprocess.Popen([sys.executable, "-m", "broker.cli", "worker"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "mash.cli", "worker"], cwd=ROOT, env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
 def wait_ready(log: Path, timeout: float = 120.0) -> float:
-    """Seconds until the worker logs 'Worker ready'."""
+    """Seconds until the worker says it is ready."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if b"Worker ready" in log.read_bytes():
+        if b"worker ready" in log.read_bytes():
             return time.monotonic() - start
         time.sleep(0.05)
     raise TimeoutError(f"worker not ready after {timeout}s; see {log}")

@@ -18,6 +18,8 @@ from enum import Enum
 from typing import Any, cast
 from uuid import UUID
 
+from aiokafka.partitioner import murmur2
+
 from broker import casebook
 from broker.dead_letters import dead_letter, shrinking
 from broker.failure import StageFailed, persist
@@ -35,6 +37,11 @@ from schemas.models import AuditEvent, FieldError, Recall, SupersedeRequest
 __all__ = ["RouterOutcome", "RouterStage"]
 
 _log = get_logger("router")
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as aiokafka and the Java client) gives a key."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class RouterOutcome(str, Enum):
@@ -90,12 +97,18 @@ class RouterStage:
             raise StageFailed("router.decode", exc) from exc
         try:
             self.faults.check("router.route", getattr(getattr(record, "envelope", record), "notification_id", None))
+            parts = self.outlet.partitions("internal.accepted")
+
+            def owns(authority: str) -> bool:
+                """Whether an authority's state lives in this record's partition (the router is keyed by it)."""
+                return partition_of(authority.encode(), parts) == msg.partition
+
             if isinstance(record, SupersedeRequest):
-                step = casebook.on_supersede(record, tables=self.state.view())
+                step = casebook.on_supersede(record, tables=self.state.view(), owns=owns)
                 return step, record.issued, str(record.superseded_id)
             n = cast(AgencyNotification, record)
             step = casebook.on_notification(n, received=received, tables=self.state.view(), schools=self.schools,
-                                            secret=self.secret, deadlines=self.deadlines)
+                                            secret=self.secret, deadlines=self.deadlines, owns=owns)
             return step, received, str(n.envelope.notification_id)
         except Exception as exc:
             raise StageFailed("router.route", exc) from exc

@@ -76,13 +76,14 @@ def worker_env(s: Settings) -> dict[str, str]:
         MASH_TOPIC_PREFIX=s.topic_prefix,
         MASH_WORKER_DATA_DIR=s.worker_data_dir,
         MASH_IDENTITY_SECRET=s.identity_secret.get_secret_value(),
+        MASH_FAULT_PLAN=s.fault_plan,
         PYTHONUNBUFFERED="1",
     )
     return env
 
 
 class WorkerProcess:
-    """The stream worker as a separate OS process (`python -m broker.cli worker`), supervised as in
+    """The stream worker as a separate OS process (`python -m mash.cli worker`), supervised as in
     deploy/worker.sh: restarted when it exits on its own with a non-zero status."""
 
     def __init__(self, s: Settings, log: Path) -> None:
@@ -96,7 +97,7 @@ class WorkerProcess:
     def _spawn(self) -> None:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broker.cli", "worker"], cwd=ROOT, env=worker_env(self.settings),
+            [sys.executable, "-m", "mash.cli", "worker"], cwd=ROOT, env=worker_env(self.settings),
             stdout=out, stderr=subprocess.STDOUT,
         )
 

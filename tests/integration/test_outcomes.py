@@ -119,7 +119,7 @@ async def test_injected_failures_each_end_in_one_outcome(faulty: Settings, plann
     assert len(letters) == len(expect_dead), "a record was dead-lettered twice"
     rejected = {r.notification_id for _, r in got if isinstance(r, Rejection)}
     for nid, stage in expect_dead.items():
-        assert (nid in rejected) == stage in ("intake.decode", "intake.admit", "intake.forward"), stage
+        assert (nid in rejected) == (stage in ("intake.decode", "intake.admit", "intake.forward")), stage
     for (_, _, want), nid in zip(FAULTS, ids, strict=True):
         assert _referred(got, nid) == ("routed" in want), want
 

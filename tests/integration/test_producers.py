@@ -63,7 +63,7 @@ async def test_sdk_refuses_before_publishing(settings: Settings) -> None:
 
 def mash(*args: str, settings: Settings, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `mash` CLI as a separate process against these settings."""
-    return subprocess.run([sys.executable, "-m", "broker.cli", *args], cwd=ROOT, env=worker_env(settings),
+    return subprocess.run([sys.executable, "-m", "mash.cli", *args], cwd=ROOT, env=worker_env(settings),
                           input=stdin, capture_output=True, text=True, timeout=120)
 
 

@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from broker.identity import nhs_key
 from broker.reference import DEFAULT_SCHOOLS, load_schools
 from broker.run import LONDON
 from broker.settings import Settings
@@ -195,7 +196,8 @@ async def test_cumulative_concern_raised_once(settings: Settings, worker: Worker
         await publish(settings, record)
     ids = [r.envelope.notification_id for r in sent]
     got = await wait_for(settings, ROUTES, lambda g: all(of(g, FrontDoorReferral, i) for i in ids))
-    alerts = [r for _, r in got if isinstance(r, CumulativeConcernAlert) and r.child_key == f"nhs:{kid.nhs_number}"]
+    key = nhs_key(settings.identity_secret.get_secret_value().encode(), kid.nhs_number or "")
+    alerts = [r for _, r in got if isinstance(r, CumulativeConcernAlert) and r.child_key == key]
     assert len(alerts) == 1
     assert len(set(alerts[0].agency_types)) == 2 and len(alerts[0].notification_ids) >= 3
 
