@@ -10,7 +10,7 @@ test:
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/mypy broker schemas producers consumers
+	.venv/bin/mypy
 
 stop:
 	bash deploy/worker.sh stop

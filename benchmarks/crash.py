@@ -158,7 +158,8 @@ async def outcome(s: Settings, originals: Sequence[Record]) -> CrashReport:
     first = {r.envelope.notification_id for r in originals}  # type: ignore[attr-defined]
     recalled = {r.recalled_output_id for r in decoded if isinstance(r, Recall)}
     replaced = {r.supersedes_referral for r in decoded if isinstance(r, FrontDoorReferral) and r.supersedes_referral}
-    reissued = {id_of(r) for r in decoded if not isinstance(r, Recall) and r.notification_id not in first}  # type: ignore[attr-defined]
+    reissued = {id_of(r) for r in decoded
+                if not isinstance(r, Recall) and getattr(r, "notification_id", None) not in first}
     for r in decoded:
         if isinstance(r, Recall) or getattr(r, "notification_id", None) not in first:
             continue

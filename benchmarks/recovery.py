@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks._harness import ROOT, fresh_settings, routed_notifications, start_worker, stop, wait_ready
-from broker.run import last_night, publish_night
+from broker.run import last_night
+from mash.night import publish_night
 
 
 def measure(store: str, count: int) -> tuple[float, float]:

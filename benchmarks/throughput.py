@@ -15,8 +15,9 @@ from pathlib import Path
 
 from benchmarks._harness import ROOT, fresh_settings, routed_notifications, start_worker, stop, wait_ready
 from broker.reader import read_topics
-from broker.run import last_night, publish_night
+from broker.run import last_night
 from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
+from mash.night import publish_night
 from schemas.codec import Codec
 
 
