@@ -87,15 +87,15 @@ async def test_cli_invalid_file_publishes_nothing(settings: Settings, tmp_path: 
     """An invalid line: exit 1, each error by line, field and rule (never the value), and nothing published."""
     good = json.loads(to_jsonl([police_incident([child(321)])]))
     bad = json.loads(json.dumps(good))
-    bad["payload"]["envelope"]["home_local_authority"] = "ZZ-SECRET-99"
+    bad["payload"]["envelope"]["home_local_authority"] = "ZZSECRET9"
     path = tmp_path / "police.jsonl"
     path.write_text("\n".join([json.dumps(good), json.dumps(bad), "{not json"]) + "\n")
     before = await count(settings, "intake.police")
     done = mash("publish", str(path), "--agency", "police", settings=settings)
     assert done.returncode == 1
-    assert "line 2: envelope.home_local_authority: must be an ONS local authority code" in done.stderr
+    assert "line 2: envelope.home_local_authority: must be an ONS children's services authority code" in done.stderr
     assert "line 3: (line): must be a JSON object" in done.stderr
-    assert "ZZ-SECRET-99" not in done.stderr + done.stdout
+    assert "ZZSECRET9" not in done.stderr + done.stdout
     assert await count(settings, "intake.police") == before
     partial = mash("publish", str(path), "--agency", "police", "--publish-valid", settings=settings)
     assert partial.returncode == 1 and "published 1 record(s)" in partial.stdout
