@@ -9,7 +9,6 @@ The schools file is a JSON list of objects:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any
 
 from broker.authority import is_ons_code
 from broker.errors import ConfigurationError
+from schemas.codes import is_urn
 
 __all__ = ["DEFAULT_SCHOOLS", "School", "load_schools"]
 
 DEFAULT_SCHOOLS = Path(__file__).resolve().parent.parent / "reference" / "schools.json"
-_URN = re.compile(r"^\d{6,7}\Z")
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def _school(item: Any, where: str) -> School:
     if not isinstance(item, dict):
         raise ConfigurationError(f"{where}: must be an object")
     urn = _field(item, "urn", str, where)
-    if not _URN.match(urn):
+    if not is_urn(urn):
         raise ConfigurationError(f"{where}.urn: must be 6 or 7 digits")
     authority = _field(item, "authority", str, where)
     if not is_ons_code(authority):

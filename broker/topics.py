@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from schemas import models as m
+from schemas.topics import INTAKE_TOPICS
 
 __all__ = ["Catalogue", "TopicKind", "TopicSpec", "catalogue"]
 
@@ -90,12 +91,6 @@ class Catalogue:
         return 3 if profile == "production" else 1
 
 
-INTAKE_TOPICS: Mapping[m.AgencyType, str] = {
-    m.AgencyType.POLICE: "intake.police",
-    m.AgencyType.HEALTH: "intake.health",
-    m.AgencyType.PROBATION: "intake.probation",
-    m.AgencyType.YOUTH_JUSTICE: "intake.youth-justice",
-}
 ROUTE_TOPICS: Mapping[m.Route, str] = {
     m.Route.FRONT_DOOR: "route.frontdoor",
     m.Route.ENCOMPASS: "route.encompass",
