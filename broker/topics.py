@@ -9,7 +9,7 @@ from enum import Enum
 from schemas import models as m
 from schemas.topics import INTAKE_TOPICS
 
-__all__ = ["Catalogue", "TopicKind", "TopicSpec", "catalogue"]
+__all__ = ["INTAKE_TOPICS", "ROUTE_TOPICS", "Catalogue", "TopicKind", "TopicSpec", "catalogue"]
 
 DAY_MS = 24 * 60 * 60 * 1000
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local Apicurio Registry 3.0.9 (Confluent-compatible API under /apis/ccompat/v7), stored in the local Kafka
-# (kafkasql: topics kafkasql-journal, kafkasql-snapshots, kafkasql-events, replayed on start).
+# (kafkasql: topics kafkasql-journal, kafkasql-snapshots and registry-events, created by the registry with
+# unbounded retention, replayed on start; `start` returns only once the replay is done).
 #   deploy/registry.sh resolve|start|status|stop
 # The ready-to-run bundle io.apicurio:apicurio-registry-app:<version>:tar.gz:all comes from Maven Central
 # into .local/registry/ (git-ignored). Idempotent: `start` on a running registry does nothing; `stop` on a
@@ -37,13 +38,17 @@ resolve() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# 0 when the Confluent-compatible API answers 200 (python3 is on every machine this project runs on).
+# 0 when the registry is ready: /health/ready answers 200 (it answers 503 until the kafkasql journal has been
+# replayed, while the API already answers, from a partial store) and so does the Confluent-compatible API.
+# python3 is on every machine this project runs on.
 answers() {
-  python3 - "$url" <<'EOF' 2>/dev/null
+  python3 - "http://127.0.0.1:$port/health/ready" "$url" <<'EOF' 2>/dev/null
 import sys, urllib.request
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
-        sys.exit(0 if r.status == 200 else 1)
+    for u in sys.argv[1:]:
+        with urllib.request.urlopen(u, timeout=2) as r:
+            if r.status != 200:
+                sys.exit(1)
 except Exception:
     sys.exit(1)
 EOF
