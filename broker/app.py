@@ -13,13 +13,14 @@ of the intake record (intake topics use LogAppendTime), so a redelivery derives 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 import structlog
@@ -29,11 +30,12 @@ from aiokafka.structs import TopicPartition
 from broker import _faust_patches, casebook
 from broker._deadlines import DefaultDeadlines
 from broker._offsets import OffsetGuard, Position
+from broker.batch import Received
 from broker.errors import BrokerError
 from broker.faults import Faults
 from broker.intake_stage import SEEN_TABLE, IntakeStage
 from broker.logs import configure_logging, get_logger
-from broker.outlet import DurableTables, FaustOutlet, Inbound
+from broker.outlet import DurableTables, Inbound, KafkaOutlet
 from broker.reference import DEFAULT_SCHOOLS, School, load_schools
 from broker.router_stage import RouterStage
 from broker.settings import Settings
@@ -41,11 +43,15 @@ from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
 from broker.watchdog import Action as WatchAction
 from broker.watchdog import StallWatch
 from schemas.codec import Codec
+from schemas.registry import SchemaRegistry
 
 __all__ = ["create_app", "run_worker"]
 
 log = get_logger("worker")
-Handle = Callable[[Inbound], Awaitable[Any]]
+class Stage(Protocol):
+    """What `_serve` drives: a stage settling a batch of records to their outcomes."""
+
+    async def handle_batch(self, items: Sequence[Received]) -> Sequence[Any]: ...
 
 
 class _Progress:
@@ -81,38 +87,72 @@ class _Progress:
         return out
 
 
-async def _serve(app: faust.App, name: str, stream: faust.StreamT[bytes], handle: Handle, progress: _Progress) -> None:
-    """One record at a time, in offset order, acknowledged only after `handle` returned (its outcome durable)."""
-    guard = progress.guard
+async def _serve(app: faust.App, name: str, stream: faust.StreamT[bytes], stage: Stage, progress: _Progress,
+                 *, batch: int) -> None:
+    """Take what has arrived (up to `batch` records), settle it through the stage, then acknowledge in offset
+    order: a record is acknowledged only after its outcome is durable, and never past one without an outcome.
+
+    A reader task iterates faust's manual-ack stream and queues each event with a copy of its context (faust's
+    table stores find a record's partition from the current event); this loop drains the queue in batches.
+    """
     noack: Any = stream.noack()  # type: ignore[attr-defined]  # faust's documented manual-ack stream
-    async for event in noack.events():
-        message = event.message
-        tp = message.tp
+    queue: asyncio.Queue[tuple[Any, contextvars.Context]] = asyncio.Queue(maxsize=batch)
+
+    async def read() -> None:
+        async for event in noack.events():
+            await queue.put((event, contextvars.copy_context()))
+
+    reader = asyncio.ensure_future(read())
+    try:
+        while True:
+            waiting = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({waiting, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting not in done:
+                waiting.cancel()
+                reader.result()  # the stream ended or failed: let faust see it
+                return
+            items = [waiting.result()]
+            while len(items) < batch and not queue.empty():
+                items.append(queue.get_nowait())
+            await _settle(app, name, items, stage, progress)
+    finally:
+        reader.cancel()
+
+
+async def _settle(app: faust.App, name: str, items: list[tuple[Any, contextvars.Context]], stage: Stage,
+                  progress: _Progress) -> None:
+    guard = progress.guard
+    ready = []
+    for event, ctx in items:
+        tp, offset = event.message.tp, event.message.offset
         if not guard.knows(tp):
             guard.start(tp, (await progress.committed([tp], app.consumer))[tp])
-        place = guard.place(tp, message.offset)
+        place = guard.place(tp, offset)
         if place is Position.REDELIVERED:
             event.ack()
-            continue
-        if place is Position.AHEAD:
+        elif place is Position.AHEAD:
             target = guard.needs_seek(tp)
             if target is not None:
                 log.warning("offsets skipped by the consumer; seeking back", topic=tp.topic, partition=tp.partition,
-                            expected=target, got=message.offset)
+                            expected=target, got=offset)
                 await app.consumer.seek(tp, target)
-            continue
-        progress.busy[name] = time.monotonic()
-        try:
-            await handle(Inbound.of(message))
-        except asyncio.CancelledError:
-            raise  # shutting down: the record stays unacknowledged and is read again
-        except BaseException:
-            log.error("record left unacknowledged: no outcome could be recorded; exiting for the supervisor",
-                      agent=name, topic=tp.topic, partition=tp.partition, offset=message.offset)
-            os._exit(70)
-        finally:
-            progress.busy.pop(name, None)
-        guard.done(tp, message.offset)
+        else:
+            guard.done(tp, offset)  # provisionally: if settling fails the process exits, unacknowledged
+            ready.append((event, ctx))
+    if not ready:
+        return
+    progress.busy[name] = time.monotonic()
+    try:
+        await stage.handle_batch([Received(Inbound.of(e.message), ctx.run) for e, ctx in ready])
+    except asyncio.CancelledError:
+        raise  # shutting down: the records stay unacknowledged and are read again
+    except BaseException:
+        log.error("records left unacknowledged: no outcome could be recorded; exiting for the supervisor",
+                  agent=name, records=len(ready), first_offset=ready[0][0].message.offset)
+        os._exit(70)
+    finally:
+        progress.busy.pop(name, None)
+    for event, _ in ready:
         event.ack()
 
 
@@ -122,7 +162,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     structlog.contextvars.bind_contextvars(worker=settings.worker_id)
     _faust_patches.apply()
     cat = catalogue(settings.topic_prefix)
-    codec = Codec()
+    codec = Codec(SchemaRegistry(settings.registry_url))
     secret = settings.identity_secret.get_secret_value().encode()
     datadir = Path(settings.worker_data_dir).resolve() / settings.topic_prefix
     datadir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +177,8 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         topic_partitions=cat.spec("internal.accepted").partitions,
         processing_guarantee="at_least_once",
         producer_acks=-1,
+        producer_linger=0.005,  # batch the sends of a settled batch into few produce requests
+        producer_max_batch_size=512 * 1024,
         broker_commit_every=100,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
@@ -147,16 +189,18 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     )
     progress = _Progress(settings.kafka_bootstrap, group)
     shorts = ["internal.accepted", "audit", "deadletter", "feedback.rejections", *ROUTE_TOPICS.values()]
-    outlet = FaustOutlet(app, {s: cat.name(s) for s in shorts}, {s: cat.spec(s).partitions for s in shorts}, codec)
+    outlet = KafkaOutlet(settings.kafka_bootstrap, {s: cat.name(s) for s in shorts},
+                         {s: cat.spec(s).partitions for s in shorts}, codec, {s: cat.spec(s).records for s in shorts})
     parts = cat.spec("intake.police").partitions
     seen = app.Table(SEEN_TABLE, partitions=parts, key_type=str)
     tables = {name: app.Table(name, partitions=parts, key_type=str) for name in casebook.TABLES}
     intake_names = {cat.name(short): agency for agency, short in INTAKE_TOPICS.items()}
     faults = Faults.parse(settings.fault_plan)
     intake = IntakeStage(codec=codec, secret=secret, agencies=intake_names, outlet=outlet,
-                         state=DurableTables({SEEN_TABLE: seen}), faults=faults)
+                         state=DurableTables({SEEN_TABLE: seen}, outlet), faults=faults)
     router = RouterStage(codec=codec, secret=secret, schools=schools if schools is not None else _load_schools(),
-                         deadlines=DefaultDeadlines(), outlet=outlet, state=DurableTables(tables), faults=faults)
+                         deadlines=DefaultDeadlines(), outlet=outlet, state=DurableTables(tables, outlet),
+                         faults=faults)
     intake_topic = app.topic(*intake_names, key_type=bytes, value_type=bytes, key_serializer="raw",
                              value_serializer="raw")
     accepted_topic = app.topic(cat.name("internal.accepted"), key_type=bytes, value_type=bytes,
@@ -164,11 +208,11 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
 
     @app.agent(intake_topic, concurrency=1)
     async def intake_agent(stream: faust.StreamT[bytes]) -> None:
-        await _serve(app, "intake", stream, intake.handle, progress)
+        await _serve(app, "intake", stream, intake, progress, batch=settings.batch_size)
 
     @app.agent(accepted_topic, concurrency=1)
     async def router_agent(stream: faust.StreamT[bytes]) -> None:
-        await _serve(app, "router", stream, router.handle, progress)
+        await _serve(app, "router", stream, router, progress, batch=settings.batch_size)
 
     _install_watch(app, progress, settings)
     return app

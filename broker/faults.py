@@ -3,7 +3,8 @@ recorded outcome. Off unless `MASH_FAULT_PLAN` is set (tests and operator drills
 
 A plan is JSON: a list of {"stage": "<stage>", "kind": "transient" | "fatal", "times": N, "match": "<id>"}.
 Each stage boundary of the worker calls `Faults.check(stage, notification_id)`; a matching rule raises a
-transient error (Kafka unreachable) or a deterministic one, at most `times` times (per worker process).
+transient error (Kafka unreachable) at most `times` times (per worker process), or a deterministic one every
+time for the notification it matches (a deterministic failure does not go away when retried).
 Stages: intake.decode, intake.admit, intake.forward, intake.record, router.route, router.emit, router.record.
 """
 
@@ -60,8 +61,10 @@ class Faults:
         """Raise the planned failure for this stage and notification, if any remains."""
         nid = str(notification_id)
         for r in self.rules:
-            if r.stage == stage and r.times > 0 and (not r.match or r.match == nid):
-                r.times -= 1
-                if r.kind == "transient":
-                    raise KafkaConnectionError(f"injected transient failure at {stage}")
+            if r.stage != stage or (r.match and r.match != nid):
+                continue
+            if r.kind == "fatal":
                 raise InjectedFault(f"injected failure at {stage}")
+            if r.times > 0:
+                r.times -= 1
+                raise KafkaConnectionError(f"injected transient failure at {stage}")

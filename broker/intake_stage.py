@@ -12,15 +12,19 @@ record stays unacknowledged (the worker exits for its supervisor; nothing is ski
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Mapping
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from functools import partial
 from typing import Any, cast
 from uuid import UUID
 
 from pydantic import TypeAdapter
 
+from broker.batch import Overlay, Received
 from broker.dead_letters import dead_letter, shrinking
 from broker.errors import BrokerError, SchemaError
 from broker.failure import StageFailed, persist
@@ -28,9 +32,9 @@ from broker.faults import Faults
 from broker.identity import AgencyNotification, subjects
 from broker.intake import Seen, Verdict, admit, content_hash, derived_id
 from broker.logs import get_logger
-from broker.outlet import Inbound, Outlet, StateWriter
+from broker.outlet import Inbound, Outlet, StateWriter, prefetch_schemas
 from schemas.codec import Codec, InvalidPayload
-from schemas.models import REFERENCE, AgencyType, AuditEvent, AuditRecord, FieldError, Record, Rejection
+from schemas.models import REFERENCE, AgencyType, AuditEvent, AuditRecord, DeadLetter, FieldError, Record, Rejection
 
 __all__ = ["IntakeOutcome", "IntakeStage", "audit_record", "instant"]
 
@@ -62,6 +66,19 @@ def audit_record(event: AuditEvent, at: datetime, *, notification_id: UUID | Non
     )
 
 
+@dataclass
+class _Plan:
+    """What one record will send and write, decided before anything is sent."""
+
+    item: Received
+    outcome: IntakeOutcome
+    nid: UUID | None
+    sends: list[tuple[str, str | None, Record, dict[str, bytes] | None]] = field(default_factory=list)
+    writes: list[tuple[str, str, Any]] = field(default_factory=list)
+    forward: bool = False  # the sends forward the notification (a fault drill's intake.forward applies)
+    refusal: _Refusal | None = None
+
+
 class IntakeStage:
     """Decides and records the outcome of intake records (see the module docstring)."""
 
@@ -76,33 +93,62 @@ class IntakeStage:
 
     async def handle(self, msg: Inbound) -> IntakeOutcome:
         """Process one record to its outcome; returns only when the outcome is durable."""
+        return (await self.handle_batch([Received(msg)]))[0]
+
+    async def handle_batch(self, items: Sequence[Received]) -> list[IntakeOutcome]:
+        """Process records (in offset order per partition): decide each against the state as the earlier ones
+        leave it, send everything and await the acks once, write the state and await its changelog once. On a
+        deterministic failure the batch is redone one record at a time (every send and write is idempotent),
+        so each record still ends in its own outcome."""
+        await persist("intake.decode", partial(prefetch_schemas, self.codec, [i.msg.value for i in items]))
+        overlay = Overlay(self.state.view())
+        plans = []
+        t0 = time.perf_counter()
+        for item in items:
+            view = overlay.view(item.msg.partition)
+            plan: _Plan = item.run(partial(self._plan, item, view))
+            overlay.stage(item.msg.partition, plan.writes)
+            plans.append(plan)
+        t1 = time.perf_counter()
+        try:
+            await persist("intake.forward", partial(self._send, plans))
+            t2 = time.perf_counter()
+            await persist("intake.record", partial(self._write, plans))
+        except StageFailed:
+            return [await self._one(item) for item in items]
+        _log.info("batch settled", records=len(items), decide_ms=round(1000 * (t1 - t0)),
+                  send_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)))
+        for plan in plans:
+            self._log(plan)
+        return [p.outcome for p in plans]
+
+    # ----------------------------------------------------------------------------------- deciding
+    def _plan(self, item: Received, view: Mapping[str, Any]) -> _Plan:
+        msg = item.msg
         agency = self.agencies[msg.topic]
         received = instant(msg.timestamp_ms)
         try:
-            record, outcome = self._decide(msg, agency, received)
+            record, verdict = self._decide(msg, agency, received, view)
         except _Refusal as refusal:
-            await self.refuse(msg, agency, refusal.reason, refusal.errors, refusal.record, stage=refusal.stage)
-            return IntakeOutcome.REFUSED
+            return self._refusal_plan(item, agency, refusal)
         env = record.envelope  # type: ignore[attr-defined]
-        if outcome is Verdict.DUPLICATE:
-            await self._drop_duplicate(env.notification_id, received)
-            _log.info("duplicate dropped", topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                      notification_id=str(env.notification_id))
-            return IntakeOutcome.DUPLICATE
-        try:
-            await self._accept(msg, record, agency, received)
-        except StageFailed as exc:
-            # Not forwarded: refused like invalid data. Forwarded but not remembered: dead letter only (the
-            # notification was accepted and will be routed; a redrive forwards it again, idempotently).
-            await self.refuse(msg, agency, "FAILED", [("(record)", f"{exc.stage} failed: {type(exc.cause).__name__}")],
-                              record, stage=exc.stage, reject=exc.stage != "intake.record")
-            return IntakeOutcome.REFUSED
-        _log.info("accepted" if outcome is Verdict.ACCEPT else "accepted again (redelivery)", topic=msg.topic,
-                  partition=msg.partition, offset=msg.offset, notification_id=str(env.notification_id))
-        return IntakeOutcome.ACCEPTED if outcome is Verdict.ACCEPT else IntakeOutcome.REDELIVERED
+        nid = env.notification_id
+        if verdict is Verdict.DUPLICATE:
+            audit = audit_record(AuditEvent.DUPLICATE_DROPPED, received, notification_id=nid,
+                                 purpose="resent by the sender with identical content: dropped")
+            return _Plan(item, IntakeOutcome.DUPLICATE, nid, [("audit", str(nid), audit, None)])
+        audit = audit_record(AuditEvent.ACCEPTED, received, notification_id=nid,
+                             purpose=f"{type(record).__name__} accepted from {agency.value}",
+                             lawful_basis=env.lawful_basis)
+        headers = {"received-ms": str(msg.timestamp_ms).encode(), "source": msg.coordinates.encode()}
+        seen = Seen(content_hash(record), env.home_local_authority, msg.timestamp_ms, msg.coordinates)
+        outcome = IntakeOutcome.ACCEPTED if verdict is Verdict.ACCEPT else IntakeOutcome.REDELIVERED
+        sends = [("internal.accepted", env.home_local_authority, record, headers), ("audit", str(nid), audit, None)]
+        return _Plan(item, outcome, nid, sends, [(SEEN_TABLE, str(nid), _SEEN.dump_python(seen, mode="json"))],
+                     forward=True)
 
-    # ----------------------------------------------------------------------------------- deciding
-    def _decide(self, msg: Inbound, agency: AgencyType, received: datetime) -> tuple[Record, Verdict]:
+    def _decide(self, msg: Inbound, agency: AgencyType, received: datetime,
+                view: Mapping[str, Any]) -> tuple[Record, Verdict]:
         try:
             record = self.codec.decode(msg.value)
             self.faults.check("intake.decode", getattr(getattr(record, "envelope", None), "notification_id", None))
@@ -116,7 +162,7 @@ class IntakeStage:
         try:
             nid = str(record.envelope.notification_id)  # type: ignore[attr-defined]
             self.faults.check("intake.admit", nid)
-            prior = self.state.view()[SEEN_TABLE].get(nid)
+            prior = view[SEEN_TABLE].get(nid)
             seen = _SEEN.validate_python(prior) if prior is not None else None
             outcome = admit(record, agency=agency, seen=seen, received=received, source=msg.coordinates)
         except Exception as exc:
@@ -132,71 +178,92 @@ class IntakeStage:
                 raise _Refusal("INVALID", [(field, str(exc).split(": ", 1)[-1])], record) from exc
         return record, outcome.verdict
 
-    # ---------------------------------------------------------------------------------- recording
-    async def _accept(self, msg: Inbound, record: Record, agency: AgencyType, received: datetime) -> None:
-        env = record.envelope  # type: ignore[attr-defined]
-        ms = str(msg.timestamp_ms).encode()
-        audit = audit_record(AuditEvent.ACCEPTED, received, notification_id=env.notification_id,
-                             purpose=f"{type(record).__name__} accepted from {agency.value}",
-                             lawful_basis=env.lawful_basis)
-
-        async def forward() -> None:
-            self.faults.check("intake.forward", env.notification_id)
-            futures = [
-                await self.outlet.send("internal.accepted", env.home_local_authority, record,
-                                       headers={"received-ms": ms, "source": msg.coordinates.encode()}),
-                await self.outlet.send("audit", str(env.notification_id), audit),
-            ]
-            await asyncio.gather(*futures)
-
-        await persist("intake.forward", forward)
-        seen = Seen(content_hash(record), env.home_local_authority, msg.timestamp_ms, msg.coordinates)
-        value = _SEEN.dump_python(seen, mode="json")
-
-        async def remember() -> None:
-            self.faults.check("intake.record", env.notification_id)
-            await self.state.write(msg.partition, [(SEEN_TABLE, str(env.notification_id), value)])
-
-        await persist("intake.record", remember)
-
-    async def _drop_duplicate(self, nid: UUID, received: datetime) -> None:
-        audit = audit_record(AuditEvent.DUPLICATE_DROPPED, received, notification_id=nid,
-                             purpose="resent by the sender with identical content: dropped")
-        await persist("intake.duplicate", lambda: self._sent(self.outlet.send("audit", str(nid), audit)))
-
-    @staticmethod
-    async def _sent(sending: Awaitable[Awaitable[Any]]) -> None:
-        await (await sending)
-
-    async def refuse(self, msg: Inbound, agency: AgencyType, reason: str, errors: list[tuple[str, str]],
-                     record: Record | None, *, stage: str = "intake", reject: bool = True) -> None:
-        """Dead letter + rejection (unless `reject` is false) + audit; a dead letter too large for the producer
-        is retried as a bounded preview."""
-        nid, sref = self._identify(msg, record)
+    def _refusal_plan(self, item: Received, agency: AgencyType, refusal: _Refusal, *, reject: bool = True) -> _Plan:
+        """Dead letter + audit (+ rejection to the sender unless `reject` is false)."""
+        msg = item.msg
+        nid, sref = self._identify(msg, refusal.record)
         at = instant(msg.timestamp_ms)
-        field_errors = [FieldError(field=f, rule=r) for f, r in errors]
-        letter = dead_letter(msg, reason=reason, errors=field_errors, notification_id=nid, stage=stage, at=at)
-        rejection = Rejection(
-            rejection_id=derived_id("rejection", msg.topic, msg.partition, msg.offset), agency_type=agency,
-            source_reference=sref, notification_id=nid, errors=field_errors, rejected=at,
-        )
+        errors = [FieldError(field=f, rule=r) for f, r in refusal.errors]
+        letter = dead_letter(msg, reason=refusal.reason, errors=errors, notification_id=nid, stage=refusal.stage,
+                             at=at)
+        what = "rejected" if reject else "dead-lettered"
         audit = audit_record(AuditEvent.REJECTED if reject else AuditEvent.DEAD_LETTERED, at, notification_id=nid,
-                             purpose=f"{'rejected' if reject else 'dead-lettered'} at {stage}: {reason}")
-        reject_key = sref or (msg.key or b"").decode(errors="replace")[:64]
+                             purpose=f"{what} at {refusal.stage}: {refusal.reason}")
+        key = str(nid) if nid else None
+        sends: list[tuple[str, str | None, Record, dict[str, bytes] | None]] = [
+            ("deadletter", key, letter, None), ("audit", key, audit, None)]
+        if reject:
+            rejection = Rejection(
+                rejection_id=derived_id("rejection", msg.topic, msg.partition, msg.offset), agency_type=agency,
+                source_reference=sref, notification_id=nid, errors=errors, rejected=at,
+            )
+            sends.append(("feedback.rejections", sref or (msg.key or b"").decode(errors="replace")[:64], rejection,
+                          None))
+        return _Plan(item, IntakeOutcome.REFUSED, nid, sends, refusal=refusal)
+
+    # ---------------------------------------------------------------------------------- recording
+    async def _send(self, plans: Sequence[_Plan]) -> None:
+        for plan in plans:
+            if plan.forward:
+                self.faults.check("intake.forward", plan.nid)
+        await self.outlet.send_all([(short, key, record, headers, None) for plan in plans
+                                    for short, key, record, headers in plan.sends])
+
+    async def _write(self, plans: Sequence[_Plan]) -> None:
+        for plan in plans:
+            if plan.writes:
+                self.faults.check("intake.record", plan.nid)
+        await self.state.write([(p.item.msg.partition, p.writes, p.item.run) for p in plans if p.writes])
+
+    async def _one(self, item: Received) -> IntakeOutcome:
+        """One record on its own, each failure handled where it happens (the careful path)."""
+        plan: _Plan = item.run(partial(self._plan, item, self.state.view()))
+        agency = self.agencies[item.msg.topic]
+        if plan.outcome is IntakeOutcome.REFUSED:
+            await self._refuse(plan)
+            return plan.outcome
+        try:
+            await persist("intake.forward", partial(self._send, [plan]))
+        except StageFailed as exc:  # not forwarded: refused like invalid data
+            await self._refuse(self._failed(item, agency, exc, reject=True))
+            return IntakeOutcome.REFUSED
+        try:
+            await persist("intake.record", partial(self._write, [plan]))
+        except StageFailed as exc:  # forwarded (it will be routed) but not remembered: dead letter, no rejection
+            await self._refuse(self._failed(item, agency, exc, reject=False))
+            return IntakeOutcome.REFUSED
+        self._log(plan)
+        return plan.outcome
+
+    def _failed(self, item: Received, agency: AgencyType, exc: StageFailed, *, reject: bool) -> _Plan:
+        record = None
+        with contextlib.suppress(Exception):
+            record = self.codec.decode(item.msg.value)
+        refusal = _Refusal("FAILED", [("(record)", f"{exc.stage} failed: {type(exc.cause).__name__}")], record,
+                           stage=exc.stage)
+        return self._refusal_plan(item, agency, refusal, reject=reject)
+
+    async def _refuse(self, plan: _Plan) -> None:
+        """Send a refusal, shrinking its dead letter if the producer refuses it (e.g. too large)."""
+        letters = [cast(DeadLetter, plan.sends[0][2])]
 
         async def send_all() -> None:
-            futures = [
-                await self.outlet.send("deadletter", str(nid) if nid else None, letters[-1]),
-                await self.outlet.send("audit", str(nid) if nid else None, audit),
-            ]
-            if reject:
-                futures.append(await self.outlet.send("feedback.rejections", reject_key, rejection))
-            await asyncio.gather(*futures)
+            plan.sends[0] = (plan.sends[0][0], plan.sends[0][1], letters[-1], None)
+            await self._send([plan])
 
-        letters = [letter]
         await shrinking("intake.refuse", letters, send_all)
-        _log.warning("rejected", topic=msg.topic, partition=msg.partition, offset=msg.offset, stage=stage,
-                     notification_id=str(nid) if nid else None, reason=reason, fields=[f for f, _ in errors])
+        self._log(plan)
+
+    @staticmethod
+    def _log(plan: _Plan) -> None:
+        msg = plan.item.msg
+        where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+                 "notification_id": str(plan.nid) if plan.nid else None}
+        if plan.refusal is not None:
+            _log.warning("rejected", **where, stage=plan.refusal.stage, reason=plan.refusal.reason,
+                         fields=[f for f, _ in plan.refusal.errors])
+        else:
+            _log.info(plan.outcome.value.lower(), **where)
 
     def _identify(self, msg: Inbound, record: Record | None) -> tuple[UUID | None, str | None]:
         """Notification id and source reference, from the record or, failing that, a lenient peek."""

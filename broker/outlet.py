@@ -9,14 +9,32 @@ resolves when its changelog record is acknowledged, not when the local store has
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
-from schemas.codec import Codec
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import murmur2
+from faust.types import TP
+
+from schemas.codec import Codec, schema_id_of
+from schemas.errors import BrokerError
 from schemas.models import Record
 
-__all__ = ["DurableTables", "FaustOutlet", "Inbound", "Outlet", "StateWriter"]
+__all__ = [
+    "DurableTables",
+    "Inbound",
+    "KafkaOutlet",
+    "Outlet",
+    "RawRecord",
+    "Runner",
+    "Send",
+    "StateWriter",
+    "WriteGroup",
+    "partition_of",
+]
 
 
 @dataclass(frozen=True)
@@ -50,20 +68,37 @@ class Inbound:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
 
-class Outlet(Protocol):
-    """Sends records to topics (short catalogue names); the returned awaitable resolves on acknowledgement."""
+#: (topic short name, key, record, headers, partition or None for the key's partition)
+Send = tuple[str, str | bytes | None, Record, Mapping[str, bytes] | None, int | None]
+#: (topic, partition, key bytes, value bytes, headers): an encoded record
+RawRecord = tuple[str, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
-    async def send(
-        self,
-        short: str,
-        key: str | bytes | None,
-        record: Record,
-        *,
-        headers: Mapping[str, bytes] | None = None,
-        partition: int | None = None,
-    ) -> Awaitable[Any]: ...
+
+async def prefetch_schemas(codec: Codec, values: Iterable[bytes | None]) -> None:
+    """Fetch the writer schema of every schema id among `values` the codec does not know yet, so that the
+    (synchronous) decoding that follows needs no registry call. A transient registry failure is retried by the
+    caller (`persist`); an id the registry does not have is left unknown, and decoding then refuses it."""
+    for sid in {schema_id_of(v) for v in values} - {None}:
+        assert sid is not None
+        if not codec.knows(sid):
+            try:
+                await codec.fetch(sid)
+            except BrokerError as exc:  # RegistryError and friends: retriable ones go up for a retry
+                if exc.retriable:
+                    raise
+
+
+class Outlet(Protocol):
+    """Sends records to topics (short catalogue names) and returns once the broker acknowledged all of them."""
+
+    async def send_all(self, items: Sequence[Send]) -> None: ...
 
     def partitions(self, short: str) -> int: ...
+
+
+Runner = Callable[[Callable[[], Any]], Any]
+#: (partition, writes, runner of a record's delivery context in that partition)
+WriteGroup = tuple[int, Iterable[tuple[str, str, Any]], Runner]
 
 
 class StateWriter(Protocol):
@@ -71,63 +106,132 @@ class StateWriter(Protocol):
 
     def view(self) -> Mapping[str, Mapping[str, Any]]: ...
 
-    async def write(self, partition: int, writes: Iterable[tuple[str, str, Any]]) -> None: ...
+    async def write(self, groups: Iterable[WriteGroup]) -> None: ...
 
 
-class FaustOutlet:
-    """`Outlet` over a faust app: one raw-bytes topic per catalogue name, Avro through the codec."""
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as aiokafka and the Java client) gives a key."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
-    def __init__(self, app: Any, names: Mapping[str, str], partitions: Mapping[str, int], codec: Codec) -> None:
+
+class KafkaOutlet:
+    """`Outlet` over one idempotent acks=all aiokafka producer, sending each call's records as one batch per
+    partition (aiokafka's batch API): far fewer requests and futures than a send per record. Records of one
+    partition keep their order. Keys are partitioned as Kafka's default partitioner does; a record without a
+    key goes to partition 0. `async with`, or `start()` / idempotent `stop()`; `send_all` starts it if needed.
+    """
+
+    def __init__(self, bootstrap: str, names: Mapping[str, str], partitions: Mapping[str, int], codec: Codec,
+                 records: Mapping[str, Sequence[type[Record]]] | None = None) -> None:
         self._codec = codec
+        self._records = dict(records or {})  # short name -> record types written there (schemas to prepare)
+        self._names = dict(names)
         self._partitions = dict(partitions)
-        self._topics = {
-            short: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-            for short, name in names.items()
-        }
+        self._bootstrap = bootstrap
+        self._producer: Any = None  # made in start(): aiokafka needs the running loop
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Connect the producer (idempotent)."""
+        async with self._lock:
+            if not self._started:
+                self._producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                    max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
+                await self._producer.start()
+                await self._codec.prepare({self._names[short]: types for short, types in self._records.items()})
+                self._started = True
+
+    async def stop(self) -> None:
+        """Flush and close the producer (idempotent)."""
+        async with self._lock:
+            if self._started:
+                self._started = False
+                await self._producer.stop()
+
+    async def __aenter__(self) -> KafkaOutlet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
 
     def partitions(self, short: str) -> int:
         """Partition count of a topic."""
         return self._partitions[short]
 
-    async def send(
-        self,
-        short: str,
-        key: str | bytes | None,
-        record: Record,
-        *,
-        headers: Mapping[str, bytes] | None = None,
-        partition: int | None = None,
-    ) -> Awaitable[Any]:
-        """Encode and hand to the producer; await the result for the broker's acknowledgement."""
-        raw_key = key.encode() if isinstance(key, str) else key
-        fut: Awaitable[Any] = await self._topics[short].send(
-            key=raw_key, value=self._codec.encode(record), headers=dict(headers or {}), partition=partition
-        )
-        return fut
+    async def send_all(self, items: Sequence[Send]) -> None:
+        """Encode, batch per topic partition, send, and wait for every acknowledgement."""
+        await self.start()  # prepares the codec's schema ids on first use
+        raw = []
+        for short, key, record, headers, partition in items:
+            raw_key = key.encode() if isinstance(key, str) else key
+            if partition is None:
+                partition = partition_of(raw_key, self._partitions[short]) if raw_key is not None else 0
+            topic = self._names[short]
+            raw.append((topic, partition, raw_key, self._codec.encode(record, topic), list((headers or {}).items())))
+        await self.send_raw(raw)
+
+    async def send_raw(self, records: Sequence[RawRecord]) -> dict[tuple[str, int], int]:
+        """Send encoded records, one batch per topic partition at a time; returns the last offset written per
+        topic partition once every batch is acknowledged."""
+        await self.start()
+        builders: dict[tuple[str, int], Any] = {}
+        sent: list[tuple[tuple[str, int], int, Any]] = []
+        for topic, partition, key, value, headers in records:
+            where = (topic, partition)
+            batch = builders.get(where) or builders.setdefault(where, self._producer.create_batch())
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                sent.append((where, batch.record_count(), await self._producer.send_batch(batch, topic,
+                                                                                          partition=partition)))
+                batch = builders[where] = self._producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    raise MessageSizeTooLargeError(f"a record for {topic} is larger than a whole batch")
+        for where, batch in builders.items():
+            sent.append((where, batch.record_count(), await self._producer.send_batch(batch, where[0],
+                                                                                      partition=where[1])))
+        metas = await asyncio.gather(*(fut for _, _, fut in sent))
+        last: dict[tuple[str, int], int] = {}
+        for (where, count, _), meta in zip(sent, metas, strict=True):
+            last[where] = max(last.get(where, -1), meta.offset + count - 1)
+        return last
 
 
 class DurableTables:
-    """`StateWriter` over faust tables: local store write, then the changelog send whose ack we await.
-
-    faust's own `table[key] = value` sends the changelog record through a buffer and forgets the future; a
-    producer flush can return with that buffer not yet drained. Here each changelog future is awaited, so a
-    record is acknowledged only after every state write it caused is in the changelog.
+    """`StateWriter` over faust tables: the local store write, then the changelog record, sent by our own
+    producer in batches and awaited, after which the store is told the changelog offset it holds (as faust
+    does after its own sends). faust's `table[key] = value` sends through a buffer drained one record at a
+    time and forgets the future; here a record is acknowledged only after every state write it caused is in
+    the changelog.
     """
 
-    def __init__(self, tables: Mapping[str, Any], *, timeout: float = 60.0) -> None:
+    def __init__(self, tables: Mapping[str, Any], sender: KafkaOutlet, *, timeout: float = 60.0) -> None:
         self._tables = dict(tables)
+        self._sender = sender
         self._timeout = timeout
+        self._by_topic: dict[str, Any] = {}
 
     def view(self) -> Mapping[str, Mapping[str, Any]]:
         """The tables as read-only mappings."""
         return self._tables
 
-    async def write(self, partition: int, writes: Iterable[tuple[str, str, Any]]) -> None:
-        """Write each (table, key, value) into `partition`'s store and changelog; wait for the changelog."""
-        futures = []
-        for name, key, value in writes:
-            table = self._tables[name]
-            table.data[key] = value
-            futures.append(table.send_changelog(partition, key, value))
-        if futures:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout)
+    async def write(self, groups: Iterable[WriteGroup]) -> None:
+        """Write each (table, key, value) into its partition's store (inside the record's delivery context,
+        where faust's store looks for the partition) and changelog; wait once for every changelog ack."""
+        raw: list[RawRecord] = []
+        for partition, writes, run in groups:
+            for name, key, value in writes:
+                table = self._tables[name]
+                run(partial(table.data.__setitem__, key, value))
+                topic = table.changelog_topic
+                k, _ = topic.prepare_key(key, table.key_serializer)
+                v, _ = topic.prepare_value(value, table.value_serializer)
+                name_of_topic = topic.get_topic_name()
+                self._by_topic[name_of_topic] = table
+                raw.append((name_of_topic, partition, k, v, []))
+        if not raw:
+            return
+        last = await asyncio.wait_for(self._sender.send_raw(raw), timeout=self._timeout)
+        for (topic, partition), offset in last.items():
+            self._by_topic[topic].data.set_persisted_offset(TP(topic, partition), offset)

@@ -11,23 +11,24 @@ and never a second alert. A deterministic failure at any stage dead-letters the 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from typing import Any, cast
 from uuid import UUID
 
-from aiokafka.partitioner import murmur2
-
 from broker import casebook
+from broker.batch import Overlay, Received
 from broker.dead_letters import dead_letter, shrinking
 from broker.failure import StageFailed, persist
 from broker.faults import Faults
 from broker.identity import AgencyNotification
 from broker.intake_stage import audit_record, instant
 from broker.logs import get_logger
-from broker.outlet import Inbound, Outlet, StateWriter
+from broker.outlet import Inbound, Outlet, Send, StateWriter, partition_of, prefetch_schemas
 from broker.reference import School
 from broker.routing import DeadlineCalculator
 from broker.topics import ROUTE_TOPICS
@@ -39,17 +40,22 @@ __all__ = ["RouterOutcome", "RouterStage"]
 _log = get_logger("router")
 
 
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as aiokafka and the Java client) gives a key."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 class RouterOutcome(str, Enum):
     """The one outcome each router record ends in."""
 
     ROUTED = "ROUTED"
     SKIPPED = "SKIPPED"  # already routed (a redelivery) or superseded before routing: state rewritten
     DEAD_LETTERED = "DEAD_LETTERED"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One record's routing step, decided before anything is sent."""
+
+    item: Received
+    step: casebook.Step
+    received: datetime
+    nid: str
 
 
 class RouterStage:
@@ -68,28 +74,48 @@ class RouterStage:
 
     async def handle(self, msg: Inbound) -> RouterOutcome:
         """Process one record to its outcome; returns only when the outcome is durable."""
+        return (await self.handle_batch([Received(msg)]))[0]
+
+    async def handle_batch(self, items: Sequence[Received]) -> list[RouterOutcome]:
+        """Route records (in offset order per partition): each step sees the state the earlier ones leave; all
+        outputs, audits and broadcasts are sent and acknowledged once, then all state is written and its
+        changelog acknowledged once. On a deterministic failure the batch is redone one record at a time (all
+        outputs have derived ids; the casebook re-derives them), so each record ends in its own outcome."""
+        await persist("router.decode", partial(prefetch_schemas, self.codec, [i.msg.value for i in items]))
+        overlay = Overlay(self.state.view())
+        plans: list[_Plan] = []
+        t0 = time.perf_counter()
         try:
-            step, received, nid = self._step(msg)
+            for item in items:
+                plan: _Plan = item.run(partial(self._plan, item, overlay.view(item.msg.partition)))
+                overlay.stage(item.msg.partition, plan.step.writes)
+                plans.append(plan)
+            t1 = time.perf_counter()
+            await persist("router.emit", partial(self._emit, plans))
+            t2 = time.perf_counter()
+            await persist("router.record", partial(self._write, plans))
+        except StageFailed:
+            return [await self._one(item) for item in items]
+        _log.info("batch settled", records=len(items), route_ms=round(1000 * (t1 - t0)),
+                  emit_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)))
+        for plan in plans:
+            self._log(plan)
+        return [RouterOutcome.SKIPPED if p.step.skipped else RouterOutcome.ROUTED for p in plans]
 
-            async def emit() -> None:
-                self.faults.check("router.emit", nid)
-                await self._emit(step, received)
-
-            async def record() -> None:
-                self.faults.check("router.record", nid)
-                await self.state.write(msg.partition, step.writes)
-
-            await persist("router.emit", emit)
-            await persist("router.record", record)
+    async def _one(self, item: Received) -> RouterOutcome:
+        """One record on its own; a deterministic failure dead-letters it with its stage."""
+        try:
+            plan: _Plan = item.run(partial(self._plan, item, self.state.view()))
+            await persist("router.emit", partial(self._emit, [plan]))
+            await persist("router.record", partial(self._write, [plan]))
         except StageFailed as exc:
-            await self._dead_letter(msg, exc)
+            await self._dead_letter(item.msg, exc)
             return RouterOutcome.DEAD_LETTERED
-        _log.info("skipped" if step.skipped else "routed", topic=msg.topic, partition=msg.partition,
-                  offset=msg.offset, notification_id=nid, why=step.skipped, outputs=len(step.outputs),
-                  broadcast=step.broadcast is not None)
-        return RouterOutcome.SKIPPED if step.skipped else RouterOutcome.ROUTED
+        self._log(plan)
+        return RouterOutcome.SKIPPED if plan.step.skipped else RouterOutcome.ROUTED
 
-    def _step(self, msg: Inbound) -> tuple[casebook.Step, datetime, str]:
+    def _plan(self, item: Received, view: Mapping[str, Any]) -> _Plan:
+        msg = item.msg
         try:
             record = self.codec.decode(msg.value)
             received = instant(int(msg.headers.get("received-ms", b"0")))
@@ -104,30 +130,45 @@ class RouterStage:
                 return partition_of(authority.encode(), parts) == msg.partition
 
             if isinstance(record, SupersedeRequest):
-                step = casebook.on_supersede(record, tables=self.state.view(), owns=owns)
-                return step, record.issued, str(record.superseded_id)
+                step = casebook.on_supersede(record, tables=view, owns=owns)
+                return _Plan(item, step, record.issued, str(record.superseded_id))
             n = cast(AgencyNotification, record)
-            step = casebook.on_notification(n, received=received, tables=self.state.view(), schools=self.schools,
+            step = casebook.on_notification(n, received=received, tables=view, schools=self.schools,
                                             secret=self.secret, deadlines=self.deadlines, owns=owns)
-            return step, received, str(n.envelope.notification_id)
+            return _Plan(item, step, received, str(n.envelope.notification_id))
         except Exception as exc:
             raise StageFailed("router.route", exc) from exc
 
-    async def _emit(self, step: casebook.Step, received: datetime) -> None:
-        futures: list[Any] = []
-        for out in step.outputs:
-            notification_id = getattr(out.payload, "notification_id", None)
-            futures.append(await self.outlet.send(ROUTE_TOPICS[out.route], out.recipient, out.payload))
-            event = AuditEvent.RECALLED if isinstance(out.payload, Recall) else AuditEvent.DISCLOSED
-            audit = audit_record(event, received, notification_id=notification_id, purpose=out.purpose,
-                                 output_id=out.output_id, route=out.route, recipient=out.recipient,
-                                 lawful_basis=out.lawful_basis)
-            futures.append(await self.outlet.send("audit", str(notification_id), audit))
-        if step.broadcast is not None:
-            for p in range(self.outlet.partitions("internal.accepted")):
-                futures.append(await self.outlet.send("internal.accepted", step.broadcast.authority, step.broadcast,
-                                                      partition=p))
-        await asyncio.gather(*futures)
+    async def _emit(self, plans: Sequence[_Plan]) -> None:
+        for plan in plans:
+            self.faults.check("router.emit", plan.nid)
+        sends: list[Send] = []
+        for plan in plans:
+            step, received = plan.step, plan.received
+            for out in step.outputs:
+                notification_id = getattr(out.payload, "notification_id", None)
+                sends.append((ROUTE_TOPICS[out.route], out.recipient, out.payload, None, None))
+                event = AuditEvent.RECALLED if isinstance(out.payload, Recall) else AuditEvent.DISCLOSED
+                audit = audit_record(event, received, notification_id=notification_id, purpose=out.purpose,
+                                     output_id=out.output_id, route=out.route, recipient=out.recipient,
+                                     lawful_basis=out.lawful_basis)
+                sends.append(("audit", str(notification_id), audit, None, None))
+            if step.broadcast is not None:
+                for p in range(self.outlet.partitions("internal.accepted")):
+                    sends.append(("internal.accepted", step.broadcast.authority, step.broadcast, None, p))
+        await self.outlet.send_all(sends)
+
+    async def _write(self, plans: Sequence[_Plan]) -> None:
+        for plan in plans:
+            self.faults.check("router.record", plan.nid)
+        await self.state.write([(p.item.msg.partition, p.step.writes, p.item.run) for p in plans if p.step.writes])
+
+    @staticmethod
+    def _log(plan: _Plan) -> None:
+        msg, step = plan.item.msg, plan.step
+        _log.info("skipped" if step.skipped else "routed", topic=msg.topic, partition=msg.partition,
+                  offset=msg.offset, notification_id=plan.nid, why=step.skipped, outputs=len(step.outputs),
+                  broadcast=step.broadcast is not None)
 
     def _notification_id(self, msg: Inbound) -> UUID | None:
         """The notification id of a record, when it can be decoded at all."""
@@ -150,9 +191,8 @@ class RouterStage:
 
         async def send_both() -> None:
             key = str(nid) if nid else None
-            futures = [await self.outlet.send("deadletter", key, letters[-1]),
-                       await self.outlet.send("audit", key, audit)]
-            await asyncio.gather(*futures)
+            await self.outlet.send_all([("deadletter", key, letters[-1], None, None),
+                                        ("audit", key, audit, None, None)])
 
         letters = [letter]
         await shrinking("router.deadletter", letters, send_both)

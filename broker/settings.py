@@ -24,5 +24,6 @@ class Settings(BaseSettings):
     worker_data_dir: str = Field(".local/worker", description="faust table store directory")
     table_store: str = Field("rocksdb://", description="faust table store URL")
     faust_log_level: str = Field("WARNING", description="log level of faust's own logging")
+    batch_size: int = Field(500, ge=1, le=5000, description="most records a worker stage settles at once")
     fault_plan: str = Field("", description="fault drill plan (JSON, see broker.faults); empty in production")
     log_json: bool = Field(False, description="render logs as JSON lines")

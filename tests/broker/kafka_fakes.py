@@ -7,16 +7,26 @@ told to fail: `fail[short] = exc` raises on send to that topic, `too_large` refu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 
+from broker.topics import catalogue
 from schemas.codec import Codec
 from schemas.models import Record
+from schemas.registry import InMemoryRegistry
 
-__all__ = ["DictState", "RecordingOutlet", "Sent"]
+__all__ = ["DictState", "RecordingOutlet", "Sent", "prepared_codec"]
+
+
+def prepared_codec(prefix: str = "t") -> Codec:
+    """The product's codec over an in-memory registry, prepared for every topic of the catalogue under `prefix`."""
+    codec = Codec(InMemoryRegistry())
+    cat = catalogue(prefix)
+    asyncio.run(codec.prepare({cat.name(spec.name): spec.records for spec in cat.specs if spec.records}))
+    return codec
 
 
 @dataclass(frozen=True)
@@ -36,24 +46,20 @@ class RecordingOutlet:
     too_large: int = 1_000_000
     fail: dict[str, list[BaseException]] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
-    codec: Codec = field(default_factory=Codec)
 
     def partitions(self, short: str) -> int:
         """Every topic has 6 partitions here."""
         return 6
 
-    async def send(self, short: str, key: str | bytes | None, record: Record, *,
-                   headers: Mapping[str, bytes] | None = None, partition: int | None = None) -> Awaitable[Any]:
-        """Record the send (after encoding, as the worker does), or raise the planned failure."""
-        failures = self.fail.get(short)
-        if failures:
-            raise failures.pop(0)
-        if len(self.codec.encode(record)) > self.too_large:
-            raise MessageSizeTooLargeError("value too large")
-        self.sent.append(Sent(short, key, record, partition))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    async def send_all(self, items: Sequence[tuple[str, str | bytes | None, Record, Any, int | None]]) -> None:
+        """Record the sends (after encoding, as the worker does), or raise the planned failure."""
+        for short, _, record, _, _ in items:
+            failures = self.fail.get(short)
+            if failures:
+                raise failures.pop(0)
+            if len(record.model_dump_json()) > self.too_large:
+                raise MessageSizeTooLargeError("value too large")
+        self.sent.extend(Sent(short, key, record, partition) for short, key, record, _, partition in items)
 
     def of(self, short: str) -> list[Record]:
         """The records sent to one topic."""
@@ -71,8 +77,9 @@ class DictState:
         """The tables."""
         return self.tables
 
-    async def write(self, partition: int, writes: Iterable[tuple[str, str, Any]]) -> None:
-        """Apply the writes."""
-        for name, key, value in writes:
-            self.tables.setdefault(name, {})[key] = value
-            self.writes.append((partition, name, key))
+    async def write(self, groups: Iterable[tuple[int, Iterable[tuple[str, str, Any]], Any]]) -> None:
+        """Apply the writes (each group inside its runner, as the worker does)."""
+        for partition, writes, run in groups:
+            for name, key, value in writes:
+                run(lambda name=name, key=key, value=value: self.tables.setdefault(name, {}).__setitem__(key, value))
+                self.writes.append((partition, name, key))

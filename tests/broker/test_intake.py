@@ -9,8 +9,8 @@ import pytest
 
 from broker.intake import Seen, Verdict, admit, content_hash, derived_id
 from producers.simulator import generate as simulate
-from schemas.codec import Codec
 from schemas.models import AgencyType, HealthSafeguardingNotification, PoliceDomesticAbuseIncident, Record
+from tests.broker.kafka_fakes import prepared_codec
 
 START = datetime(2026, 11, 2, 18, tzinfo=UTC)
 
@@ -47,8 +47,8 @@ def test_new_notification_is_accepted(incident: PoliceDomesticAbuseIncident) -> 
 
 def test_same_content_again_is_a_duplicate(incident: PoliceDomesticAbuseIncident) -> None:
     """The same id with the same content (a resend, even after an Avro round trip) is a DUPLICATE."""
-    codec = Codec()
-    resent = codec.decode(codec.encode(incident))
+    codec = prepared_codec()
+    resent = codec.decode(codec.encode(incident, "t.intake.police"))
     outcome = admit(resent, agency=AgencyType.POLICE, seen=_seen(incident), received=_received(incident))
     assert outcome.verdict is Verdict.DUPLICATE
 
