@@ -19,6 +19,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="Multi-agency safeguarding notification broker", no_args_is_help=True)
 broker_cli.register(app)
 producer_cli.register(app, Settings)
+__import__("mash.school").school.register(app)  # `mash web ...`: the people's pages
 
 
 def _fail(exc: BrokerError) -> None:
