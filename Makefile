@@ -6,6 +6,8 @@ run:
 
 test:
 	bash deploy/bootstrap.sh
+	bash deploy/kafka.sh start
+	bash deploy/registry.sh start
 	.venv/bin/python -m pytest -q
 
 lint:
@@ -14,14 +16,18 @@ lint:
 
 stop:
 	bash deploy/worker.sh stop
+	bash deploy/registry.sh stop
 	bash deploy/kafka.sh stop
 
 bench:
 	bash deploy/bootstrap.sh
+	bash deploy/kafka.sh start
+	bash deploy/registry.sh start
 	.venv/bin/python -m benchmarks.throughput 2000
 	.venv/bin/python -m benchmarks.recovery 3000
 
 crash:
 	bash deploy/bootstrap.sh
 	bash deploy/kafka.sh start
+	bash deploy/registry.sh start
 	.venv/bin/python -m benchmarks.crash 3000 12

@@ -1,21 +1,21 @@
-"""Applies the topic catalogue and publishes the schema catalogue (idempotent)."""
+"""Applies the topic catalogue and registers the schema catalogue in the schema registry (both idempotent)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from broker.errors import TransportError
+from broker.errors import SchemaError, TransportError
 from broker.settings import Settings
 from broker.topics import catalogue
 from schemas.catalogue import SchemaCatalogue, default_catalogue
+from schemas.codec import subject_name
+from schemas.registry import Registry, SchemaRegistry
 
-__all__ = ["TopicChange", "apply_topics", "publish_schemas"]
+__all__ = ["Registered", "TopicChange", "apply_topics", "publish_schemas"]
 
 
 @dataclass(frozen=True)
@@ -69,21 +69,38 @@ async def apply_topics(settings: Settings) -> list[TopicChange]:
     return changes
 
 
-async def publish_schemas(settings: Settings, schemas: SchemaCatalogue | None = None) -> int:
-    """Publish every schema version to the compacted catalogue topic, keyed by fingerprint."""
-    cat = catalogue(settings.topic_prefix)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
-    await producer.start()
+@dataclass(frozen=True)
+class Registered:
+    """One schema version registered (or found) under one subject."""
+
+    subject: str
+    version: int
+    schema_id: int
+
+
+async def publish_schemas(settings: Settings, schemas: SchemaCatalogue | None = None,
+                          registry: Registry | None = None) -> list[Registered]:
+    """Register every version of every record schema, oldest first, under each subject of the topic catalogue
+    (`<topic>-<record full name>`, TopicRecordNameStrategy), FULL_TRANSITIVE set on each subject first.
+
+    Idempotent: a version the subject holds answers its id. RegistryError when the registry refuses a version
+    (409: incompatible with the subject's earlier versions) or cannot be reached (retriable).
+    """
+    versions = schemas or default_catalogue()
+    owned: SchemaRegistry | None = None
+    if registry is None:
+        registry = owned = SchemaRegistry(settings.registry_url)
+    done: list[Registered] = []
     try:
-        versions = (schemas or default_catalogue()).all()
-        for v in versions:
-            body = {"name": v.name, "version": v.version, "schema": v.schema}
-            await producer.send(
-                cat.name("schemas"), key=v.fingerprint.hex().encode(), value=json.dumps(body).encode()
-            )
-        await producer.flush()
+        for topic, records in catalogue(settings.topic_prefix).records().items():
+            for model in records:
+                history = versions.versions(model.__name__)
+                if not history:
+                    raise SchemaError(f"{model.__name__}: no schema in schemas/avro/; run `mash schemas generate`")
+                for v in history:
+                    subject = subject_name(topic, v.schema)
+                    done.append(Registered(subject, v.version, await registry.register(subject, v.schema)))
     finally:
-        await producer.stop()
-    return len(versions)
+        if owned is not None:
+            await owned.aclose()
+    return done

@@ -58,15 +58,17 @@ def schemas_generate() -> None:
 
 
 def schemas_publish() -> None:
-    """Publish every schema version to the compacted catalogue topic."""
+    """Register every schema version in the schema registry, under each topic's subjects (FULL_TRANSITIVE)."""
     from broker.admin import publish_schemas
 
+    settings = Settings()
     try:
-        n = asyncio.run(publish_schemas(Settings()))
+        done = asyncio.run(publish_schemas(settings))
     except BrokerError as exc:
         _fail(exc)
         return
-    typer.echo(f"published {n} schema versions")
+    subjects = {r.subject for r in done}
+    typer.echo(f"registered {len(done)} schema versions under {len(subjects)} subjects at {settings.registry_url}")
 
 
 def worker() -> None:
@@ -88,7 +90,7 @@ def summary(
 def register(app: typer.Typer) -> None:
     """Add the broker's commands to a CLI: topics, schemas, worker, deadline, summary."""
     topics_app = typer.Typer(help="The topic catalogue", no_args_is_help=True)
-    schemas_app = typer.Typer(help="The Avro schema catalogue", no_args_is_help=True)
+    schemas_app = typer.Typer(help="The Avro schemas: versioned files and the schema registry", no_args_is_help=True)
     topics_app.command("apply")(topics_apply)
     topics_app.command("list")(topics_list)
     schemas_app.command("generate")(schemas_generate)

@@ -20,7 +20,8 @@ from schemas.codes import is_urn
 
 __all__ = ["DEFAULT_SCHOOLS", "School", "load_schools"]
 
-DEFAULT_SCHOOLS = Path(__file__).resolve().parent.parent / "reference" / "schools.json"
+#: The synthetic schools directory shipped inside the package (broker/data/reference/, package data).
+DEFAULT_SCHOOLS = Path(__file__).resolve().parent / "data" / "reference" / "schools.json"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The topic catalogue: every topic, its kind, partitions and retention, in one place."""
+"""The topic catalogue: every topic, its kind, partitions, retention and the record types it carries.
+
+Schemas live in the registry (subjects `<topic>-<record full name>`), not on a topic: see broker.admin."""
 
 from __future__ import annotations
 
@@ -85,6 +87,12 @@ class Catalogue:
         """The intake topic of an agency type."""
         return self.name(INTAKE_TOPICS[agency])
 
+    def records(self) -> dict[str, tuple[type[m.Record], ...]]:
+        """Full topic name -> the record types it carries, for every topic carrying records: what a codec is
+        prepared for (`await codec_for(url, cat.records())`) and the registry subjects
+        (`<topic>-<record full name>`, TopicRecordNameStrategy)."""
+        return {self.name(s.name): s.records for s in self.specs if s.records}
+
     @staticmethod
     def replication(profile: str) -> int:
         """Replication factor for a profile."""
@@ -124,8 +132,6 @@ _SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("audit", TopicKind.AUDIT, PARTITIONS, (m.AuditRecord,)),
     TopicSpec("deadletter", TopicKind.DEAD_LETTER, 1, (m.DeadLetter,)),
     TopicSpec("reference.schools", TopicKind.STATE, 1),
-    # The schema catalogue (key: fingerprint hex, value: schema JSON); readers learn newer versions here.
-    TopicSpec("schemas", TopicKind.STATE, 1),
 )
 
 

@@ -85,6 +85,8 @@ case "${1:-}" in
   status) status ;;
   stop) stop ;;
   # The worker's table stores are derived from the changelog topics: they go with the data.
-  reset) stop; rm -rf "$data" "$log" "${MASH_LOCAL_DIR:-$root/.local}/worker"; say "data removed" ;;
+  # The registry keeps its schemas in this broker's topics (kafkasql): it stops first, and its data goes too.
+  reset) bash "$here/registry.sh" stop; stop; rm -rf "$data" "$log" "${MASH_LOCAL_DIR:-$root/.local}/worker"
+         say "data removed" ;;
   *) echo "usage: $0 resolve|start|status|stop|reset" >&2; exit 2 ;;
 esac

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The main job: local Kafka, topics, schema catalogue, the stream worker, a simulated night from all four
-# agencies, and a summary of every topic read back from Kafka. Leaves Kafka and the worker running
-# (`make stop` stops them). Re-running publishes the same night again: intake drops the resends.
+# The main job: local Kafka, the schema registry, topics, the schemas registered, the stream worker, a simulated
+# night from all four agencies, and a summary of every topic read back from Kafka. Leaves Kafka, the registry
+# and the worker running (`make stop` stops them). Re-running publishes the same night again: intake drops the
+# resends.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash deploy/bootstrap.sh
 bash deploy/kafka.sh start
+bash deploy/registry.sh start
 mash=.venv/bin/mash
 $mash topics apply
 $mash schemas publish
@@ -14,4 +16,4 @@ bash deploy/worker.sh start
 $mash simulate --count "${MASH_NIGHT_COUNT:-300}" --seed "${MASH_NIGHT_SEED:-7}" --start "$(.venv/bin/python -c '
 from datetime import UTC, datetime; from broker.run import last_night; print(last_night(datetime.now(UTC)).isoformat())')"
 $mash summary --wait 45
-echo "Kafka and the worker are still running: 'make stop' stops them; logs in .local/" >&2
+echo "Kafka, the schema registry (http://127.0.0.1:${MASH_REGISTRY_PORT:-8081}/apis/ccompat/v7) and the worker are still running: 'make stop' stops them; logs in .local/" >&2

@@ -19,9 +19,10 @@ from broker.reader import read_topics
 from broker.settings import Settings
 from broker.topics import catalogue
 from producers.fuzz import Fuzzed, fuzz
-from schemas.codec import Codec
+from schemas.codec import Codec, codec_for
 from schemas.errors import TransportError
 from schemas.models import AuditEvent, AuditRecord, DeadLetter
+from schemas.topics import intake_records
 
 __all__ = ["FuzzReport", "Sent", "run_fuzz"]
 
@@ -104,7 +105,8 @@ async def outcomes(settings: Settings) -> tuple[collections.Counter[Coordinates]
     codec = Codec()
     letters: collections.Counter[Coordinates] = collections.Counter()
     accepted: set[str] = set()
-    for rec in await read_topics(settings.kafka_bootstrap, [cat.name("deadletter"), cat.name("audit")]):
+    shorts = [cat.name("deadletter"), cat.name("audit")]
+    for rec in await read_topics(settings.kafka_bootstrap, shorts, registry_url=settings.registry_url):
         try:
             record = rec.decode(codec)
         except Exception:  # an undecodable record on these topics is not an outcome of ours
@@ -154,7 +156,12 @@ async def await_outcomes(settings: Settings, sent: list[Sent], *, timeout: float
 
 async def run_fuzz(settings: Settings, *, count: int, seed: int, timeout: float = 300.0,
                    now: datetime | None = None) -> FuzzReport:
-    """Generate, publish raw and check `count` fuzzed records against the running worker."""
-    records = fuzz(now or datetime.now(UTC), seed, count)
+    """Generate, publish raw and check `count` fuzzed records against the running worker (their schemas are
+    registered under the intake topics' subjects first)."""
+    codec = await codec_for(settings.registry_url, intake_records(settings.topic_prefix))
+    try:
+        records = fuzz(now or datetime.now(UTC), seed, count, codec=codec, prefix=settings.topic_prefix)
+    finally:
+        await codec.aclose()
     sent = await publish_raw(settings, records)
     return await await_outcomes(settings, sent, timeout=timeout)

@@ -1,8 +1,10 @@
 """Fuzzed intake records: bad ones every intake must dead-letter, mixed with valid ones it must accept.
 
-A pure, seeded generator (same `now`, seed and count: same records). Each record is raw (key, value bytes,
-the agency whose intake topic it goes to), so it can carry what no SDK would send: broken framing, trailing
-or missing bytes, and contract breaks written straight into the Avro datum without validation. Naive instants
+A pure, seeded generator (same `now`, seed, count and schema ids: same records). Each record is raw (key,
+value bytes, the agency whose intake topic it goes to), so it can carry what no SDK would send: broken framing
+(Avro single-object encoding among it), an unregistered schema id, trailing or missing bytes, and contract
+breaks written straight into the Avro datum without validation. Values are in the Confluent wire format with
+the schema ids of a codec prepared for the intake topics (`intake_records(prefix)` of schemas.topics). Naive instants
 are not representable (Avro timestamp-millis carries no zone), so they are not among the cases. All synthetic.
 """
 
@@ -10,15 +12,16 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from producers.simulator import generate
 from schemas._avro import to_datum
-from schemas.codec import MAGIC, Codec, encode_datum
+from schemas.codec import HEADER_SIZE, Codec, frame
 from schemas.models import AGENCY_BODIES, LONDON, AgencyType, Envelope, Record
+from schemas.topics import intake_topic
 
 __all__ = ["BAD_CASES", "OVERSIZED_BYTES", "Fuzzed", "fuzz"]
 
@@ -28,6 +31,8 @@ _RUN_NAMESPACE = uuid.UUID("0b8f3c52-7d0e-4c1a-9a43-5f2d6e1c9b70")
 VALID_EVERY = 10  # one record in ten is valid
 OVERSIZED_EVERY = 1000  # oversized values are costly: one per thousand records (at least one per run)
 Datum = dict[str, Any]
+Encoder = Callable[[type[Record], AgencyType, Mapping[str, Any]], bytes]
+_UNREGISTERED = (2**31 - 2**20, 2**31 - 1)  # schema ids far above any a registry has handed out
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ class Fuzzed:
 class _Base:
     """A valid simulated record as a mutable Avro datum, with a fresh notification id."""
 
-    def __init__(self, record: Record, rng: random.Random) -> None:
+    def __init__(self, record: Record, rng: random.Random, encoder: Encoder) -> None:
+        self._encoder = encoder
         self.model = type(record)
         self.agency = _agency(record)
         self.datum: Datum = to_datum(record)
@@ -78,8 +84,12 @@ class _Base:
         return named + list(self.datum.get("adults") or [])
 
     def encode(self) -> bytes:
-        """The (possibly broken) datum as single-object bytes, unvalidated."""
-        return encode_datum(self.model, self.datum)
+        """The (possibly broken) datum in the Confluent wire format, unvalidated."""
+        return self._encoder(self.model, self.agency, self.datum)
+
+    def body(self) -> bytes:
+        """The Avro body alone (no header)."""
+        return self.encode()[HEADER_SIZE:]
 
     def fuzzed(self, case: str, value: bytes | None = None, agency: AgencyType | None = None) -> Fuzzed:
         """This base as a fuzzed record (by default its datum encoded, to its own agency's topic)."""
@@ -117,27 +127,25 @@ def _trailing(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
 
 def _truncated(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
     data = b.encode()
-    return b.fuzzed("truncated", data[: rng.randrange(10, len(data))])
+    return b.fuzzed("truncated", data[: rng.randrange(HEADER_SIZE, len(data))])
 
 
 def _no_magic(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
-    return b.fuzzed("no-magic", b.encode()[10:])
+    return b.fuzzed("no-magic", b.body())
 
 
-def _confluent(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
-    return b.fuzzed("confluent-framing", b"\x00" + rng.randbytes(4) + b.encode()[10:])
+def _single_object(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
+    """The Avro single-object encoding this product used before the registry: C3 01, a fingerprint, the body."""
+    return b.fuzzed("single-object", b"\xc3\x01" + rng.randbytes(8) + b.body())
 
 
-def _unknown_fingerprint(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
-    fingerprint = rng.randbytes(8)
-    while Codec().catalogue.by_fingerprint(fingerprint) is not None:
-        fingerprint = rng.randbytes(8)
-    return b.fuzzed("unknown-fingerprint", MAGIC + fingerprint + b.encode()[10:])
+def _unknown_schema_id(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
+    return b.fuzzed("unknown-schema-id", frame(rng.randint(*_UNREGISTERED), b.body()))
 
 
 def _random_bytes(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
     data = rng.randbytes(rng.randint(1, 512))
-    return b.fuzzed("random-bytes", (b"\x00" + data) if data[:1] == MAGIC[:1] else data)
+    return b.fuzzed("random-bytes", (b"\x01" + data[1:]) if data[:1] == b"\x00" else data)
 
 
 def _empty(b: _Base, rng: random.Random, now: datetime) -> Fuzzed:
@@ -300,8 +308,8 @@ _CASES: dict[str, Case] = {
     "trailing-bytes": _trailing,
     "truncated": _truncated,
     "no-magic": _no_magic,
-    "confluent-framing": _confluent,
-    "unknown-fingerprint": _unknown_fingerprint,
+    "single-object": _single_object,
+    "unknown-schema-id": _unknown_schema_id,
     "random-bytes": _random_bytes,
     "empty-value": _empty,
     "null-value": _null,
@@ -330,11 +338,11 @@ _CASES: dict[str, Case] = {
 BAD_CASES: tuple[str, ...] = (*_CASES, "oversized")
 
 
-def _bad(case: str, pool: list[Record], rng: random.Random, now: datetime) -> Fuzzed:
+def _bad(case: str, pool: list[Record], rng: random.Random, now: datetime, encoder: Encoder) -> Fuzzed:
     """A bad record of `case`, from the first base in a random walk of the pool that the case applies to."""
     make = _oversized if case == "oversized" else _CASES[case]
     for _ in range(len(pool)):
-        made = make(_Base(rng.choice(pool), rng), rng, now)
+        made = make(_Base(rng.choice(pool), rng, encoder), rng, now)
         if made is not None:
             return made
     raise ValueError(f"no simulated record fits the fuzz case {case}")
@@ -368,8 +376,15 @@ def _renamed(records: list[Record], now: datetime) -> list[Record]:
     return out
 
 
-def fuzz(now: datetime, seed: int, count: int) -> list[Fuzzed]:
-    """`count` records (about 90% bad, every bad case once per cycle, 10% valid), all occurring before `now`."""
+def fuzz(now: datetime, seed: int, count: int, *, codec: Codec, prefix: str) -> list[Fuzzed]:
+    """`count` records (about 90% bad, every bad case once per cycle, 10% valid), all occurring before `now`.
+
+    `codec` must be prepared for the intake topics of `prefix` (`await codec.prepare(intake_records(prefix))`).
+    """
+
+    def encoder(model: type[Record], agency: AgencyType, datum: Mapping[str, Any]) -> bytes:
+        return codec.encode_datum(model, datum, intake_topic(prefix, agency))
+
     rng = random.Random(seed)
     plan = list(_plan(count))
     n_valid = plan.count("valid")
@@ -380,7 +395,8 @@ def fuzz(now: datetime, seed: int, count: int) -> list[Fuzzed]:
         if case == "valid":
             record = next(valid)
             nid: uuid.UUID = record.envelope.notification_id  # type: ignore[attr-defined]
-            out.append(Fuzzed("valid", _agency(record), str(nid).encode(), Codec().encode(record), nid))
+            value = codec.encode(record, intake_topic(prefix, _agency(record)))
+            out.append(Fuzzed("valid", _agency(record), str(nid).encode(), value, nid))
         else:
-            out.append(_bad(case, pool, rng, now))
+            out.append(_bad(case, pool, rng, now, encoder))
     return out

@@ -1,7 +1,11 @@
-"""Async SDK for agency systems: validates, encodes (Avro single-object) and publishes a notification.
+"""Async SDK for agency systems: validates, encodes (Confluent wire format, schema ids from the registry) and
+publishes a notification.
 
     async with AgencyClient(settings, AgencyType.POLICE) as client:
         receipt = await client.publish(notification)   # -> topic, partition, offset
+
+`start()` registers (or finds) the writer schema of each notification kind of the agency under its intake
+topic's subjects in the schema registry (`settings.registry_url`), once; every send then encodes from cache.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from uuid import UUID
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from schemas.codec import Codec
+from schemas.codec import Codec, NotPrepared, codec_for
 from schemas.errors import BrokerError, TransportError
-from schemas.models import AgencyType, Record
+from schemas.models import AGENCY_BODIES, AgencyType, Record
 from schemas.rules import notification_errors
 from schemas.topics import intake_topic
 
@@ -35,6 +39,11 @@ class KafkaTarget(Protocol):
     @property
     def topic_prefix(self) -> str:
         """Prefix of every topic name."""
+        ...
+
+    @property
+    def registry_url(self) -> str:
+        """The schema registry's Confluent-compatible API, e.g. http://127.0.0.1:8081/apis/ccompat/v7."""
         ...
 
 
@@ -57,19 +66,28 @@ class Receipt:
 
 
 class AgencyClient:
-    """An idempotent, acks=all producer for one agency's intake topic."""
+    """An idempotent, acks=all producer for one agency's intake topic.
+
+    `codec`: a codec with a registry to prepare (by default one of its own, on `settings.registry_url`).
+    """
 
     def __init__(self, settings: KafkaTarget, agency: AgencyType, *, codec: Codec | None = None) -> None:
         self._settings = settings
         self.agency = agency
         self.topic = intake_topic(settings.topic_prefix, agency)
-        self._codec = codec or Codec()
+        self._codec = codec
+        self._own_codec = codec is None
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        """Connect to Kafka."""
+        """Register (or find) the agency's schemas in the registry, then connect to Kafka."""
         if self._producer is not None:
             return
+        kinds = {self.topic: AGENCY_BODIES[self.agency]}
+        if self._codec is None:
+            self._codec = await codec_for(self._settings.registry_url, kinds)
+        else:
+            await self._codec.prepare(kinds)
         producer = AIOKafkaProducer(
             bootstrap_servers=self._settings.kafka_bootstrap,
             acks="all",
@@ -81,14 +99,20 @@ class AgencyClient:
             await producer.start()
         except KafkaError as exc:
             await producer.stop()
+            await self.stop()
             raise TransportError(f"Kafka unreachable at {self._settings.kafka_bootstrap}: {exc}") from exc
         self._producer = producer
 
     async def stop(self) -> None:
-        """Flush and disconnect; safe to call twice."""
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            await producer.stop()
+        """Flush and disconnect (and close the registry client of its own codec); safe to call twice."""
+        try:
+            if self._producer is not None:
+                producer, self._producer = self._producer, None
+                await producer.stop()
+        finally:
+            if self._own_codec and self._codec is not None:
+                codec, self._codec = self._codec, None
+                await codec.aclose()
 
     async def __aenter__(self) -> AgencyClient:
         await self.start()
@@ -99,13 +123,19 @@ class AgencyClient:
     ) -> None:
         await self.stop()
 
-    def encode(self, notification: Record, *, now: datetime | None = None) -> tuple[bytes, bytes]:
-        """Check and encode: (key, value). Raises NotificationRejected naming each field and rule."""
+    def check(self, notification: Record, *, now: datetime | None = None) -> None:
+        """Raise NotificationRejected naming each field and rule the notification breaks (nothing is sent)."""
         errors = notification_errors(notification, self.agency, now or datetime.now(UTC))
         if errors:
             raise NotificationRejected(errors)
+
+    def encode(self, notification: Record, *, now: datetime | None = None) -> tuple[bytes, bytes]:
+        """Check and encode (after `start()`): (key, value). Raises NotificationRejected naming each field and rule."""
+        self.check(notification, now=now)
+        if self._codec is None:
+            raise NotPrepared("AgencyClient.encode() before start(): no schema ids yet")
         key = str(notification.envelope.notification_id).encode()  # type: ignore[attr-defined]
-        return key, self._codec.encode(notification)
+        return key, self._codec.encode(notification, self.topic)
 
     async def publish(self, notification: Record) -> Receipt:
         """Publish one notification and wait for the broker's acknowledgement."""
@@ -115,10 +145,11 @@ class AgencyClient:
 
     async def send(self, notification: Record) -> _Pending:
         """Queue one notification; await the result for its receipt (lets callers pipeline sends)."""
-        key, value = self.encode(notification)
+        self.check(notification)
         if self._producer is None:
             await self.start()
         assert self._producer is not None
+        key, value = self.encode(notification)
         try:
             fut = await self._producer.send(self.topic, key=key, value=value)
         except KafkaError as exc:

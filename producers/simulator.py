@@ -3,7 +3,7 @@
 Everything here is a pure function of its arguments: one `random.Random(seed)` per call, no global random
 state, no clock reads.  `generate()` yields valid agency notifications (the models of `schemas.models`);
 `reference_data()` builds the synthetic schools, organisations and a starting pool of households, and
-`write_reference()` writes the committed `reference/schools.json` and `reference/organisations.json`
+`write_reference()` writes the committed `broker/data/reference/schools.json` and `organisations.json`
 (seed 2026).  Children carry URNs of those committed schools whatever the notification seed.
 
 People are obviously synthetic: names from small made-up lists, NHS numbers in the 999 range (never issued,
@@ -80,7 +80,8 @@ __all__ = [
 
 LONDON = ZoneInfo("Europe/London")
 REFERENCE_SEED = 2026
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
+#: Where the committed reference files live: package data of `broker` (a path only: producers import no broker).
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "broker" / "data" / "reference"
 REFERENCE_AS_OF = date(2026, 9, 1)  # ages of the reference households are drawn relative to this date
 NIGHT = timedelta(hours=15)  # simulate_night: e.g. 18:00 to 09:00 the next morning
 
@@ -468,7 +469,7 @@ def _organisations_json(ref: ReferenceData) -> str:
 
 
 def write_reference(directory: Path | str = REFERENCE_DIR, seed: int = REFERENCE_SEED) -> list[Path]:
-    """Write `schools.json` and `organisations.json` for `seed` into `directory` (the repo's `reference/`)."""
+    """Write `schools.json` and `organisations.json` for `seed` into `directory` (REFERENCE_DIR by default)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     ref = reference_data(seed)

@@ -2,6 +2,9 @@
 
 Every version of every record schema is kept. A new version is accepted only when it is FULL_TRANSITIVE
 compatible with every earlier one (each can read the other's data), checked with Apache Avro's checker.
+Apache `avro` is a development tool (the dev extra): it is imported only when a compatibility check runs
+(`mash schemas generate`), so an installed product without the extra reads the catalogue fine. The registry
+checks FULL_TRANSITIVE again on every registration.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import avro.schema
-from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
@@ -52,6 +53,13 @@ def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
 
 
 def _compatible(reader: Mapping[str, Any], writer: Mapping[str, Any]) -> tuple[bool, str]:
+    try:
+        import avro.schema
+        from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+    except ImportError:
+        raise SchemaError(
+            "checking schema compatibility needs Apache avro, a development tool: pip install 'mash-broker[dev]'"
+        ) from None
     r = avro.schema.parse(json.dumps(reader))
     w = avro.schema.parse(json.dumps(writer))
     result = ReaderWriterCompatibilityChecker().get_compatibility(r, w)  # type: ignore[no-untyped-call]

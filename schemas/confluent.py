@@ -11,12 +11,19 @@ read by a v1 reader and the other way round.
 The registry is asynchronous and the codec is not: `await codec.prepare(topics)` registers (or finds)
 every writer schema up front, then `encode` and `decode` run from caches. `decode` of a schema id it has
 not seen raises `UnknownSchemaId`: `await codec.fetch(exc.schema_id)` and decode again (`decode_async`
-does both).
+does both). A codec built without a registry decodes only the ids it was given (`remember`), e.g. by the
+topic reader, which fetches every id it reads.
+
+`codec_for(registry_url, {topic: [Record types]})` builds a codec with its own registry client, prepared for
+those topics; `await codec.aclose()` closes that client.
+
+This is the product's one codec; `schemas.codec.Codec` is this class.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,19 +35,67 @@ from pydantic import ValidationError
 
 from schemas._avro import avro_schema, to_datum
 from schemas.catalogue import SchemaCatalogue, SchemaVersion, default_catalogue, schema_fingerprint
-from schemas.codec import InvalidPayload, field_errors
 from schemas.errors import SchemaError
 from schemas.models import ALL_RECORDS, Record
-from schemas.registry import Registry
+from schemas.registry import Registry, SchemaRegistry
 
-__all__ = ["HEADER_SIZE", "MAGIC", "ConfluentCodec", "NotPrepared", "UnknownSchemaId", "frame", "full_name",
-           "subject_name"]
+__all__ = ["HEADER_SIZE", "MAGIC", "ConfluentCodec", "InvalidPayload", "NotPrepared", "UnknownSchemaId", "codec_for",
+           "field_errors", "frame", "full_name", "schema_id_of", "subject_name"]
 
 MAGIC = b"\x00"
 HEADER_SIZE = 5
 _HEADER = struct.Struct(">bI")
 _RULE = "the Confluent wire format: magic byte 0x00, 4-byte big-endian schema id, Avro binary body"
 _MODELS: dict[str, type[Record]] = {m.__name__: m for m in ALL_RECORDS}
+_FOUND = re.compile(r"found `[^`]*`")  # pydantic's UUID errors quote a character of the input
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")  # a field path a validator puts first
+
+
+class InvalidPayload(SchemaError):
+    """The bytes decoded, but the record breaks a field rule; `errors` holds (field path, rule) pairs."""
+
+    def __init__(self, record: str, errors: list[tuple[str, str]]) -> None:
+        super().__init__(f"{record}: " + "; ".join(f"{f}: {r}" for f, r in errors))
+        self.record = record
+        self.errors = errors
+
+
+def field_errors(exc: ValidationError, data: object = None) -> list[tuple[str, str]]:
+    """(field path, rule) pairs from a pydantic error, never the input value nor an unexpected key's name.
+
+    An unexpected key is named by its parent's path and its position among the parent's keys when `data`
+    (the validated input, parsed) is given: ("envelope", "unexpected key #3: extra inputs are not permitted").
+    """
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = list(err["loc"])
+        msg = _FOUND.sub("found an unexpected character", str(err["msg"]).removeprefix("Value error, "))
+        if err["type"] == "extra_forbidden" and loc:
+            parent = ".".join(str(p) for p in loc[:-1]) or "(record)"
+            out.append((parent, f"unexpected key{_position(data, loc)}: extra inputs are not permitted"))
+            continue
+        path = ".".join(str(p) for p in loc)
+        if ": " in msg and _PATH.fullmatch(msg.split(": ", 1)[0]):
+            head, msg = msg.split(": ", 1)
+            path = f"{path}.{head}" if path else head
+        out.append((path or "(record)", msg))
+    return out
+
+
+def _length(data: object) -> int:
+    return len(data) if isinstance(data, list) else -1
+
+
+def _position(data: object, loc: list[int | str]) -> str:
+    """' #N' (1-based) of the key `loc[-1]` among its parent's keys in `data`, or '' when it cannot be found."""
+    for part in loc[:-1]:
+        found = part in data if isinstance(data, dict) else isinstance(part, int) and 0 <= part < _length(data)
+        if not found:
+            return ""
+        data = data[part]  # type: ignore[index]
+    if isinstance(data, dict) and loc[-1] in data:
+        return f" #{list(data).index(loc[-1]) + 1}"
+    return ""
 
 
 class UnknownSchemaId(SchemaError):
@@ -74,6 +129,14 @@ def frame(schema_id: int, body: bytes) -> bytes:
     return _HEADER.pack(0, schema_id) + body
 
 
+def schema_id_of(data: bytes | None) -> int | None:
+    """The schema id in a Confluent wire-format header, or None when the framing is wrong (nothing decoded)."""
+    if _framing_error(data) is not None:
+        return None
+    assert data is not None
+    return int(_HEADER.unpack_from(data)[1])
+
+
 def _framing_error(data: bytes | None) -> str | None:
     """Why `data` is not Confluent wire-format framed, or None when the header is well formed."""
     if not data:
@@ -105,12 +168,24 @@ class ConfluentCodec:
     """Encodes models to the Confluent wire format and decodes any registered writer version to the latest
     local version of the same record (see the module doc for the prepare / fetch protocol)."""
 
-    def __init__(self, registry: Registry, catalogue: SchemaCatalogue | None = None) -> None:
+    def __init__(self, registry: Registry | None = None, catalogue: SchemaCatalogue | None = None) -> None:
         self.registry = registry
         self.catalogue = catalogue or default_catalogue()
         self._ids: dict[tuple[str, str], int] = {}  # (topic, record name) -> writer schema id
         self._writers: dict[int, _Writer] = {}  # schema id -> writer schema
         self._readers: dict[str, Any] = {}  # record name -> parsed latest local version
+        self._owned: SchemaRegistry | None = None  # the client codec_for() made, closed by aclose()
+
+    def _registry(self) -> Registry:
+        if self.registry is None:
+            raise SchemaError("this codec has no schema registry: it decodes only the schema ids it was given")
+        return self.registry
+
+    async def aclose(self) -> None:
+        """Close the registry client `codec_for` created (a registry passed in is the caller's to close)."""
+        if self._owned is not None:
+            owned, self._owned = self._owned, None
+            await owned.aclose()
 
     # ------------------------------------------------------------------------------ async: the registry
     def latest(self, name: str) -> SchemaVersion:
@@ -134,14 +209,19 @@ class ConfluentCodec:
                 version = self.latest(name)
                 if version.fingerprint != _current_fingerprint(model):
                     raise SchemaError(f"{name}: schema not in the catalogue; run `mash schemas generate`")
-                schema_id = await self.registry.register(subject_name(topic, version.schema), version.schema)
+                schema_id = await self._registry().register(subject_name(topic, version.schema), version.schema)
                 self._ids[(topic, name)] = schema_id
-                self._remember(schema_id, dict(version.schema))
+                self.remember(schema_id, dict(version.schema))
 
     async def fetch(self, schema_id: int) -> None:
-        """Fetch a writer schema by id (once: later calls for the same id ask nothing)."""
+        """Fetch a writer schema by id (once: later calls for the same id ask nothing). RegistryError when the
+        registry has no such id (status 404: not retriable) or cannot be reached (retriable)."""
         if schema_id not in self._writers:
-            self._remember(schema_id, await self.registry.get_schema(schema_id))
+            self.remember(schema_id, await self._registry().get_schema(schema_id))
+
+    def knows(self, schema_id: int) -> bool:
+        """True when the writer schema of this id is cached (decode needs no fetch)."""
+        return schema_id in self._writers
 
     async def decode_async(self, data: bytes | None) -> Record:
         """decode(), fetching an unknown writer schema id first."""
@@ -151,7 +231,9 @@ class ConfluentCodec:
             await self.fetch(exc.schema_id)
         return self.decode(data)
 
-    def _remember(self, schema_id: int, schema: dict[str, Any]) -> None:
+    def remember(self, schema_id: int, schema: Mapping[str, Any]) -> None:
+        """Cache the writer schema of an id (as fetched from the registry). SchemaError if it is no Avro record."""
+        schema = dict(schema)
         if schema.get("type") != "record" or not isinstance(schema.get("name"), str):
             raise SchemaError(f"schema id {schema_id} is not an Avro record schema")
         try:
@@ -174,10 +256,14 @@ class ConfluentCodec:
 
     def encode(self, record: Record, topic: str) -> bytes:
         """Confluent wire-format bytes of `record` on `topic`, with the record's latest schema."""
-        schema_id = self.schema_id(topic, type(record))
+        return self.encode_datum(type(record), to_datum(record), topic)
+
+    def encode_datum(self, model: type[Record], datum: Mapping[str, Any], topic: str) -> bytes:
+        """Wire-format bytes of a raw Avro datum of `model` on `topic`, NOT validated (tests, fuzzing)."""
+        schema_id = self.schema_id(topic, model)
         buf = io.BytesIO()
         buf.write(_HEADER.pack(0, schema_id))
-        schemaless_writer(buf, self._writers[schema_id].parsed, to_datum(record))
+        schemaless_writer(buf, self._writers[schema_id].parsed, dict(datum))
         return buf.getvalue()
 
     def _reader(self, name: str) -> Any:
@@ -232,3 +318,19 @@ class ConfluentCodec:
             return model.model_validate(datum)
         except ValidationError as exc:
             raise InvalidPayload(writer.name, field_errors(exc)) from exc
+
+
+async def codec_for(registry_url: str, topics: Mapping[str, Iterable[type[Record]]],
+                    catalogue: SchemaCatalogue | None = None) -> ConfluentCodec:
+    """A codec with its own registry client at `registry_url`, prepared for `{topic: [Record types]}` (every
+    writer schema registered or found). `await codec.aclose()` closes the client. RegistryError (retriable
+    when the registry is unreachable) if a schema cannot be registered; the client is closed then."""
+    registry = SchemaRegistry(registry_url)
+    codec = ConfluentCodec(registry, catalogue)
+    codec._owned = registry
+    try:
+        await codec.prepare(topics)
+    except BaseException:
+        await codec.aclose()
+        raise
+    return codec

@@ -56,9 +56,9 @@ def test_dead_letter_retention_is_bounded() -> None:
         assert 0 < int(cfg["retention.ms"]) <= 30 * DAY_MS
 
 
-@pytest.mark.parametrize("short", ["schemas", "reference.schools"])
+@pytest.mark.parametrize("short", ["reference.schools"])
 def test_state_topics_are_compacted(short: str) -> None:
-    """The schema catalogue and school reference topics are compacted (latest value per key)."""
+    """The school reference topic is compacted (latest value per key)."""
     spec = CAT.spec(short)
     assert spec.kind is TopicKind.STATE
     assert spec.config("production")["cleanup.policy"] == "compact"
@@ -92,3 +92,12 @@ def test_names_carry_the_prefix() -> None:
     assert other.intake(m.AgencyType.POLICE) == "test-7f3a.intake.police"
     with pytest.raises(KeyError):
         CAT.spec("no.such.topic")
+
+
+def test_records_by_topic_cover_every_carrying_topic_and_no_catalogue_topic() -> None:
+    """records() maps each full topic name to its record types; schemas live in the registry, not on a topic."""
+    by_topic = catalogue("p").records()
+    assert by_topic["p.intake.police"] == m.AGENCY_BODIES[m.AgencyType.POLICE]
+    assert by_topic["p.route.encompass"] == (m.EncompassNotice, m.Recall)
+    assert "p.reference.schools" not in by_topic
+    assert all(s.name != "schemas" for s in CAT.specs)

@@ -1,5 +1,6 @@
-"""Session fixtures: the real Kafka broker (started by deploy/kafka.sh), a topic prefix per session with the
-catalogue applied, and the stream worker as a separate process."""
+"""Session fixtures: the real Kafka broker and schema registry (started by deploy/kafka.sh and
+deploy/registry.sh), a topic prefix per session with the catalogue applied and its schemas registered, and the
+stream worker as a separate process."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from broker.settings import Settings
 from broker.topics import catalogue
 from schemas.codec import Codec
 from schemas.models import Record
+from schemas.registry import default_url
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -30,15 +32,24 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def kafka() -> str:
-    """Start (or reuse) the project's local Kafka broker."""
+    """Start (or reuse) the project's local Kafka broker, then the schema registry stored in it."""
     subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "start"], check=True, cwd=ROOT)
+    subprocess.run(["bash", str(ROOT / "deploy" / "registry.sh"), "start"], check=True, cwd=ROOT)
     return "127.0.0.1:" + os.environ.get("MASH_KAFKA_PORT", "9092")
 
 
+@pytest.fixture(scope="session")
+def registry_url(kafka: str) -> str:
+    """The running registry's Confluent-compatible API."""
+    return default_url()
+
+
 def fresh_settings(kafka: str, data_dir: Path, letter: str) -> Settings:
-    """Settings with a new topic prefix (`letter` + 8 hex digits), the catalogue applied, schemas published."""
+    """Settings with a new topic prefix (`letter` + 8 hex digits), the catalogue applied, schemas registered under
+    the prefix's subjects."""
     s = Settings(
         kafka_bootstrap=kafka,
+        registry_url=default_url(),
         topic_prefix=f"{letter}{uuid.uuid4().hex[:8]}",
         worker_data_dir=str(data_dir),
         identity_secret="integration-test-secret",  # type: ignore[arg-type]
@@ -73,6 +84,7 @@ def worker_env(s: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         MASH_KAFKA_BOOTSTRAP=s.kafka_bootstrap,
+        MASH_REGISTRY_URL=s.registry_url,
         MASH_TOPIC_PREFIX=s.topic_prefix,
         MASH_WORKER_DATA_DIR=s.worker_data_dir,
         MASH_IDENTITY_SECRET=s.identity_secret.get_secret_value(),
@@ -151,10 +163,10 @@ Predicate = Callable[[list[tuple[Consumed, Record]]], bool]
 
 
 async def read_decoded(s: Settings, *shorts: str) -> list[tuple[Consumed, Record]]:
-    """Every record on the topics (short names), decoded."""
+    """Every record on the topics (short names), decoded (the reader fetches their schema ids)."""
     cat = catalogue(s.topic_prefix)
     codec = Codec()
-    recs = await read_topics(s.kafka_bootstrap, [cat.name(x) for x in shorts])
+    recs = await read_topics(s.kafka_bootstrap, [cat.name(x) for x in shorts], registry_url=s.registry_url)
     return [(r, r.decode(codec)) for r in recs]
 
 

@@ -198,7 +198,7 @@ def test_children_share_nhs_numbers_about_seventy_percent(many: list[Record]) ->
 
 
 def test_committed_reference_files_equal_a_fresh_generation(tmp_path: Path) -> None:
-    """reference/schools.json and reference/organisations.json are exactly what seed 2026 generates."""
+    """The committed schools.json and organisations.json (broker/data/reference/) are what seed 2026 generates."""
     written = write_reference(tmp_path, seed=2026)
     assert [p.name for p in written] == ["schools.json", "organisations.json"]
     for path in written:

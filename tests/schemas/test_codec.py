@@ -1,23 +1,23 @@
-"""The codec: only single-object encoding of known schemas is decoded; rule breaks name field and rule, not value."""
+"""The codec: only the Confluent wire format of registered schemas is decoded (Avro single-object encoding is
+refused); rule breaks name the field and rule, never the value."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastavro import parse_schema, schemaless_writer
 from pydantic import ValidationError
 
 from broker.errors import SchemaError
 from producers.simulator import generate as simulate
-from schemas._avro import avro_schema, to_datum
+from schemas._avro import to_datum
 from schemas.catalogue import schema_fingerprint
-from schemas.codec import MAGIC, Codec, InvalidPayload, field_errors
+from schemas.codec import HEADER_SIZE, Codec, InvalidPayload, UnknownSchemaId, field_errors, frame
 from schemas.codes import ONS_AUTHORITY_RULE
 from schemas.models import EncompassAcknowledgement, PoliceDomesticAbuseIncident, Record
+from tests.schemas.helpers import TOPIC, unit_codec
 
 START = datetime(2026, 11, 2, 18, tzinfo=UTC)
 SECRET_REF = "SYN-PEEK-Q7X4Z9"  # distinctive synthetic values that must never leak into error text
@@ -26,7 +26,8 @@ BAD_ONS = "X31415926"
 
 @pytest.fixture(scope="module")
 def codec() -> Codec:
-    return Codec()
+    """A codec prepared for every record on TOPIC, over InMemoryRegistry."""
+    return unit_codec()
 
 
 @pytest.fixture(scope="module")
@@ -37,53 +38,52 @@ def incident() -> PoliceDomesticAbuseIncident:
     raise AssertionError("the simulator made no police incident")
 
 
-def _raw(model: type[Record], datum: dict[str, Any]) -> bytes:
-    """Single-object bytes of an arbitrary datum written with the model's current schema (no validation)."""
-    schema = avro_schema(model)
-    buf = io.BytesIO()
-    buf.write(MAGIC + schema_fingerprint(schema))
-    schemaless_writer(buf, parse_schema(schema), datum)
-    return buf.getvalue()
+def _raw(model: type[Record], datum: dict[str, Any], codec: Codec) -> bytes:
+    """Wire-format bytes of an arbitrary datum written with the model's current schema (no validation)."""
+    return codec.encode_datum(model, datum, TOPIC)
 
 
 def test_valid_bytes_decode(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
     """Sanity baseline: the encoded incident decodes back equal (so the refusals below are about the bytes)."""
-    assert codec.decode(codec.encode(incident)) == incident
+    data = codec.encode(incident, TOPIC)
+    assert data[0] == 0 and int.from_bytes(data[1:5], "big") == codec.schema_id(TOPIC, PoliceDomesticAbuseIncident)
+    assert codec.decode(data) == incident
 
 
-def test_wrong_magic_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
-    """Bytes without the C3 01 header are refused with a SchemaError naming single-object encoding."""
-    data = codec.encode(incident)
-    with pytest.raises(SchemaError, match="single-object encoding"):
-        codec.decode(b"\xc3\x02" + data[2:])
-    with pytest.raises(SchemaError, match="single-object encoding"):
-        codec.decode(b"")
-    with pytest.raises(SchemaError, match="single-object encoding"):
-        codec.decode(None)
+def test_single_object_encoding_is_refused_naming_both_framings(codec: Codec,
+                                                                incident: PoliceDomesticAbuseIncident) -> None:
+    """The former framing (C3 01 + CRC-64-AVRO fingerprint + body) is refused, naming it and the expected one."""
+    body = codec.encode(incident, TOPIC)[HEADER_SIZE:]
+    single_object = b"\xc3\x01" + schema_fingerprint(codec.latest("PoliceDomesticAbuseIncident").schema) + body
+    with pytest.raises(SchemaError, match=r"single-object encoding.*magic byte 0x00") as caught:
+        codec.decode(single_object)
+    assert not isinstance(caught.value, (InvalidPayload, UnknownSchemaId))
+    assert codec.peek(single_object) is None
 
 
-def test_confluent_framing_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
-    """Confluent wire format (0x00 + 4-byte schema id + body) is refused, not guessed at."""
-    body = codec.encode(incident)[10:]
-    with pytest.raises(SchemaError, match="single-object encoding") as caught:
-        codec.decode(b"\x00" + (42).to_bytes(4, "big") + body)
-    assert not isinstance(caught.value, InvalidPayload)
+def test_wrong_magic_and_empty_values_are_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """A magic byte other than 0x00, an empty value and a null value are refused naming the wire format."""
+    data = codec.encode(incident, TOPIC)
+    with pytest.raises(SchemaError, match="magic byte 0x02 is not 0x00"):
+        codec.decode(b"\x02" + data[1:])
+    for empty in (b"", None):
+        with pytest.raises(SchemaError, match="empty message: expected the Confluent wire format"):
+            codec.decode(empty)
 
 
-def test_unknown_fingerprint_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
-    """A well-framed payload whose fingerprint is not in the catalogue is refused, naming the fingerprint."""
-    body = codec.encode(incident)[10:]
-    unknown = bytes.fromhex("0123456789abcdef")
-    assert codec.catalogue.by_fingerprint(unknown) is None
-    with pytest.raises(SchemaError, match="unknown schema fingerprint 0123456789abcdef"):
-        codec.decode(MAGIC + unknown + body)
-    assert codec.peek(MAGIC + unknown + body) is None
+def test_unknown_schema_id_is_refused_until_fetched(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
+    """A well-framed payload with an id the codec has not fetched raises UnknownSchemaId naming the id."""
+    body = codec.encode(incident, TOPIC)[HEADER_SIZE:]
+    with pytest.raises(UnknownSchemaId, match="schema id 987654 not fetched") as caught:
+        codec.decode(frame(987654, body))
+    assert caught.value.schema_id == 987654 and caught.value.retriable
+    assert codec.peek(frame(987654, body)) is None
 
 
-@pytest.mark.parametrize("keep", [10, 11, 30, -5])
+@pytest.mark.parametrize("keep", [5, 6, 30, -5])
 def test_truncated_body_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident, keep: int) -> None:
     """A body cut short raises SchemaError (undecodable), never an unhandled fastavro error."""
-    data = codec.encode(incident)
+    data = codec.encode(incident, TOPIC)
     with pytest.raises(SchemaError, match="undecodable body") as caught:
         codec.decode(data[:keep])
     assert not isinstance(caught.value, InvalidPayload)
@@ -94,7 +94,7 @@ def test_amend_without_supersedes_is_invalid_payload(codec: Codec, incident: Pol
     datum = to_datum(incident)
     datum["envelope"].update(action="AMEND", supersedes=None, source_reference=SECRET_REF)
     with pytest.raises(InvalidPayload) as caught:
-        codec.decode(_raw(PoliceDomesticAbuseIncident, datum))
+        codec.decode(_raw(PoliceDomesticAbuseIncident, datum, codec))
     exc = caught.value
     assert exc.record == "PoliceDomesticAbuseIncident"
     assert exc.errors == [("envelope.supersedes", "required when action is AMEND or WITHDRAW")]
@@ -108,7 +108,7 @@ def test_bad_ons_code_is_invalid_payload_without_the_value(codec: Codec,
     datum = to_datum(incident)
     datum["envelope"]["home_local_authority"] = BAD_ONS
     with pytest.raises(InvalidPayload) as caught:
-        codec.decode(_raw(PoliceDomesticAbuseIncident, datum))
+        codec.decode(_raw(PoliceDomesticAbuseIncident, datum, codec))
     exc = caught.value
     assert exc.errors == [
         ("envelope.home_local_authority", ONS_AUTHORITY_RULE)
@@ -122,7 +122,7 @@ def test_peek_reads_source_reference_of_an_invalid_payload(codec: Codec,
     """peek() returns the raw datum of an invalid payload, so the rejection can carry its source_reference."""
     datum = to_datum(incident)
     datum["envelope"].update(action="WITHDRAW", supersedes=None, source_reference=SECRET_REF)
-    data = _raw(PoliceDomesticAbuseIncident, datum)
+    data = _raw(PoliceDomesticAbuseIncident, datum, codec)
     with pytest.raises(InvalidPayload):
         codec.decode(data)
     peeked = codec.peek(data)
@@ -133,10 +133,10 @@ def test_peek_reads_source_reference_of_an_invalid_payload(codec: Codec,
 
 def test_peek_is_none_for_garbage(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
     """peek() never raises: bad framing or a truncated body give None."""
-    data = codec.encode(incident)
+    data = codec.encode(incident, TOPIC)
     assert codec.peek(None) is None
-    assert codec.peek(b"\x00\x00\x00\x00\x01" + data[10:]) is None
-    assert codec.peek(data[:12]) is None
+    assert codec.peek(b"\x00\x7f\x00\x00\x01" + data[HEADER_SIZE:]) is None
+    assert codec.peek(data[:7]) is None
 
 
 def test_naive_datetime_is_refused_by_the_model() -> None:
@@ -162,13 +162,13 @@ def test_offset_instants_are_stored_as_utc_millis() -> None:
 def test_trailing_bytes_are_refused(codec: Codec, incident: PoliceDomesticAbuseIncident, tail: bytes) -> None:
     """A valid body followed by any trailing bytes is refused, naming the count and the rule."""
     with pytest.raises(SchemaError, match=f"{len(tail)} trailing bytes after the Avro body"):
-        codec.decode(codec.encode(incident) + tail)
+        codec.decode(codec.encode(incident, TOPIC) + tail)
 
 
 def test_every_truncation_is_refused(codec: Codec, incident: PoliceDomesticAbuseIncident) -> None:
     """Every truncation of a valid body (cut anywhere after the header) is refused as undecodable."""
-    data = codec.encode(incident)
-    for cut in range(10, len(data), max(1, len(data) // 40)):
+    data = codec.encode(incident, TOPIC)
+    for cut in range(HEADER_SIZE, len(data), max(1, len(data) // 40)):
         with pytest.raises(SchemaError):
             codec.decode(data[:cut])
 

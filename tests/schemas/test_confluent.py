@@ -19,10 +19,10 @@ import pytest
 from fastavro import parse_schema, schemaless_writer
 
 from producers.simulator import generate as simulate
-from schemas._avro import to_datum
-from schemas.catalogue import SchemaCatalogue, default_catalogue
+from schemas._avro import avro_schema, to_datum
+from schemas.catalogue import SchemaCatalogue, default_catalogue, schema_fingerprint
 from schemas.codec import Codec
-from schemas.confluent import ConfluentCodec, NotPrepared, UnknownSchemaId, frame, subject_name
+from schemas.confluent import ConfluentCodec, NotPrepared, UnknownSchemaId, codec_for, frame, subject_name
 from schemas.errors import RegistryError, SchemaError
 from schemas.models import ALL_RECORDS, NOTIFICATIONS, EncompassAcknowledgement, Record
 from schemas.registry import (  # confluent-kafka's names through schemas.registry: it silences authlib's warning
@@ -208,7 +208,7 @@ async def test_single_object_encoding_is_refused_naming_the_rule() -> None:
     """Avro single-object bytes (C3 01) are refused, and the reason names the Confluent wire-format rule."""
     codec = await _prepared()
     with pytest.raises(SchemaError, match=r"single-object.*magic byte 0x00, 4-byte big-endian schema id"):
-        codec.decode(Codec().encode(ACK))
+        codec.decode(b"\xc3\x01" + schema_fingerprint(avro_schema(EncompassAcknowledgement)) + b"\x00")
 
 
 @pytest.mark.parametrize(
@@ -333,3 +333,63 @@ async def test_client_failures_are_registry_errors(fail: Exception, status: int 
             await registry.register("s-R", {"type": "record", "name": "R", "fields": []})
         assert (caught.value.status, caught.value.retriable) == (status, retriable)
     assert [c for c in stub.calls if c[0] == "register"] == [("register", "s-R")] * 2
+
+
+# ------------------------------------------------------------------------------- the one codec, helpers
+def test_the_product_has_one_codec() -> None:
+    """schemas.codec.Codec is the Confluent codec: no single-object encoder is left in the product."""
+    import schemas.codec
+
+    assert Codec is ConfluentCodec
+    assert not hasattr(schemas.codec, "encode_datum")
+
+
+async def test_a_codec_without_registry_decodes_what_it_was_given_only() -> None:
+    """A codec built without a registry decodes ids handed to it by remember(); prepare and fetch refuse."""
+    writer = await _prepared()
+    data = writer.encode(ACK, TOPIC)
+    schema_id = writer.schema_id(TOPIC, EncompassAcknowledgement)
+    reader = ConfluentCodec()
+    with pytest.raises(UnknownSchemaId):
+        reader.decode(data)
+    with pytest.raises(SchemaError, match="no schema registry"):
+        await reader.fetch(schema_id)
+    with pytest.raises(SchemaError, match="no schema registry"):
+        await reader.prepare({TOPIC: [EncompassAcknowledgement]})
+    reader.remember(schema_id, default_catalogue().versions("EncompassAcknowledgement")[-1].schema)
+    assert reader.knows(schema_id) and reader.decode(data) == ACK
+
+
+async def test_encode_datum_writes_an_unvalidated_datum() -> None:
+    """encode_datum() writes a raw datum with the prepared id, so a broken record reaches the decoder's rules."""
+    codec = await _prepared()
+    datum = to_datum(ACK)
+    datum["school_urn"] = "12"
+    data = codec.encode_datum(EncompassAcknowledgement, datum, TOPIC)
+    assert data[:5] == frame(codec.schema_id(TOPIC, EncompassAcknowledgement), b"")
+    with pytest.raises(SchemaError, match="school_urn"):
+        codec.decode(data)
+
+
+async def test_codec_for_prepares_and_closes_its_own_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """codec_for() registers every (topic, record) through a client of its own and aclose() closes it."""
+    registry = InMemoryRegistry()
+    closed: list[bool] = []
+
+    class _Client:
+        def __init__(self, url: str) -> None:
+            assert url == "http://registry.invalid/apis/ccompat/v7"
+
+        async def register(self, subject: str, schema: dict[str, Any]) -> int:
+            return await registry.register(subject, schema)
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr("schemas.confluent.SchemaRegistry", _Client)
+    codec = await codec_for("http://registry.invalid/apis/ccompat/v7", {TOPIC: [EncompassAcknowledgement]})
+    assert codec.decode(codec.encode(ACK, TOPIC)) == ACK
+    assert list(registry.subjects) == [f"{TOPIC}-uk.gov.mash.EncompassAcknowledgement"]
+    await codec.aclose()
+    await codec.aclose()
+    assert closed == [True]
