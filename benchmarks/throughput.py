@@ -19,17 +19,19 @@ from broker.run import last_night
 from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
 from mash.night import publish_night
 from schemas.codec import Codec
+from schemas.registry import SchemaRegistry
 
 
 async def latencies(settings, count: int) -> list[float]:  # type: ignore[no-untyped-def]
     """Milliseconds from each notification's intake append time to its first routed output."""
     cat = catalogue(settings.topic_prefix)
-    codec = Codec()
+    codec = Codec(SchemaRegistry(settings.registry_url))
     intake = await read_topics(settings.kafka_bootstrap, [cat.name(t) for t in INTAKE_TOPICS.values()])
-    appended = {codec.decode(r.value).envelope.notification_id: r.timestamp_ms for r in intake}  # type: ignore[attr-defined]
+    appended = {(await codec.decode_async(r.value)).envelope.notification_id: r.timestamp_ms  # type: ignore[attr-defined]
+                for r in intake}
     first: dict[object, int] = {}
     for r in await read_topics(settings.kafka_bootstrap, [cat.name(t) for t in ROUTE_TOPICS.values()]):
-        nid = getattr(codec.decode(r.value), "notification_id", None)
+        nid = getattr(await codec.decode_async(r.value), "notification_id", None)
         if nid is None:  # cumulative-concern alerts cover several notifications
             continue
         first[nid] = min(first.get(nid, r.timestamp_ms), r.timestamp_ms)

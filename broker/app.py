@@ -214,6 +214,11 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     async def router_agent(stream: faust.StreamT[bytes]) -> None:
         await _serve(app, "router", stream, router, progress, batch=settings.batch_size)
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def warm_up() -> None:
+        """Connect the producer and register / look up every schema the worker writes, before the first batch."""
+        await outlet.start()
+
     _install_watch(app, progress, settings)
     return app
 

@@ -140,7 +140,8 @@ class KafkaOutlet:
                     bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
                     max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
                 await self._producer.start()
-                await self._codec.prepare({self._names[short]: types for short, types in self._records.items()})
+                pairs = [(self._names[short], t) for short, types in self._records.items() for t in types]
+                await asyncio.gather(*(self._codec.prepare({topic: [t]}) for topic, t in pairs))
                 self._started = True
 
     async def stop(self) -> None:
