@@ -235,7 +235,7 @@ def test_started_once_and_redelivery_changes_nothing() -> None:
 
 def test_never_acknowledged_gives_at_risk_then_breached_once() -> None:
     """Ticks through the whole day: AT_RISK at 8 h, BREACHED at the deadline (strictly after), each once."""
-    clock, events = _open(), []
+    clock, events = _open(), list[SlaEvent]()
     for minutes in range(0, 24 * 60, 7):
         step = tick(clock, T0 + timedelta(minutes=minutes))
         clock = step.clocks[0] if step.clocks else clock

@@ -1,0 +1,376 @@
+"""The SLA tracker stage: routed items open clocks, recalls cancel them, acknowledgements stop them, and `tick`
+emits the AT_RISK / BREACHED that fall due (rules: `broker.sla`; this module only reads, sends and writes).
+
+Inputs (records, as the worker delivers them): the six route topics (keyed by recipient: school URN or
+authority code) and `feedback.acknowledgements`, which producers key by the recipient of the item
+acknowledged (the school's URN, the authority's code). Every input topic has the same number of partitions
+and the same key, so an item and its acknowledgement land in the same partition number; the worker
+subscribes to all of them in one agent, and faust assigns co-partitioned topics' partitions together, so
+one worker holds the item's clock (table partition = the record's partition) when its acknowledgement comes.
+An acknowledgement keyed by someone else (another school) lands where the clock is not: it is held there
+as for an unknown item, never closes the clock, and expires (audited) after `SlaRules.hold_for`; in the
+clock's own partition it is refused (audited).
+
+Order per batch (as the router): decide every record against the state the earlier ones leave -> send the
+SLA events and audit records, await their acknowledgements -> write the clocks, await their changelog ->
+return (the worker then acknowledges the records). `tick(now, partitions)` does the same for the clocks of
+the partitions this worker owns (every worker ticks its own; a leader-only timer would not see them).
+Events carry ids derived from (output id, state) and instants derived from the clock, so a crash anywhere,
+a redelivery or a second tick re-emits the same records at most, never a second event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from functools import partial
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+from broker import sla
+from broker.batch import Overlay, Received, Runner, direct
+from broker.dead_letters import dead_letter, shrinking
+from broker.failure import StageFailed, persist
+from broker.faults import Faults
+from broker.intake_stage import audit_record, instant
+from broker.logs import get_logger
+from broker.metrics import Metrics, OpenClocks
+from broker.outlet import Inbound, Outlet, Send, StateWriter, prefetch_schemas
+from broker.topics import ROUTE_TOPICS
+from schemas.codec import Codec
+from schemas.models import AuditEvent, FieldError, Recall, Record, Route, SlaEvent
+
+__all__ = [
+    "ACK_TOPIC",
+    "CLOCKS_TABLE",
+    "EVENTS_TOPIC",
+    "HELD_TABLE",
+    "INPUT_TOPICS",
+    "TABLES",
+    "SlaOutcome",
+    "SlaStage",
+    "partition_runner",
+]
+
+CLOCKS_TABLE = "sla-clocks"
+HELD_TABLE = "sla-held-acks"
+TABLES = (CLOCKS_TABLE, HELD_TABLE)
+ACK_TOPIC = "feedback.acknowledgements"
+EVENTS_TOPIC = "sla.events"
+INPUT_TOPICS = (*ROUTE_TOPICS.values(), ACK_TOPIC)
+_log = get_logger("sla")
+
+_PURPOSE = {
+    sla.Verdict.MET: "acknowledged in time: clock stopped (MET)",
+    sla.Verdict.MET_LATE: "acknowledged after the deadline: clock stopped (MET, late)",
+    sla.Verdict.HELD: "acknowledgement for an item not known in this partition (yet): held",
+    sla.Verdict.REFUSED_RECIPIENT: "acknowledgement refused: not the item's recipient",
+    sla.Verdict.REFUSED_KIND: "acknowledgement refused: this record cannot acknowledge this route",
+    sla.Verdict.IGNORED_RECALLED: "acknowledgement ignored: the item was recalled",
+    sla.Verdict.IGNORED_CLOSED: "acknowledgement ignored: the clock is already closed",
+    sla.Verdict.EXPIRED: "held acknowledgement ignored: no such item arrived",
+}
+
+
+class SlaOutcome(str, Enum):
+    """The one outcome each tracker record ends in."""
+
+    OPENED = "OPENED"  # a clock started (and perhaps closed at once by a held acknowledgement)
+    CANCELLED = "CANCELLED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"  # an acknowledgement with a verdict (see the audit record)
+    UNCHANGED = "UNCHANGED"  # a redelivery, a recall of a closed clock, a record without a clock
+    DEAD_LETTERED = "DEAD_LETTERED"
+
+
+class _TickEvent:
+    """Stands in for faust's current event outside a stream: all a table store reads of it is the message."""
+
+    def __init__(self, message: SimpleNamespace) -> None:
+        self.message = message
+
+
+def partition_runner(partition: int, topic: str = "sla-tick") -> Runner:
+    """A runner whose calls see faust's current event in `partition`: faust's table stores (rocksdict) pick the
+    partition of a read or write from it, and a timer has no event of its own."""
+    from faust.streams import _current_event  # faust's documented `current_event()` reads this variable
+
+    event = _TickEvent(SimpleNamespace(partition=partition, topic=topic))  # kept alive by `run` (a weak ref)
+
+    def run(fn: Callable[[], Any]) -> Any:
+        ctx = contextvars.copy_context()
+        ctx.run(_current_event.set, weakref.ref(event))  # type: ignore[arg-type]
+        return ctx.run(fn)
+
+    return run
+
+
+@dataclass
+class _Index:
+    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table)."""
+
+    clocks: dict[UUID, sla.Clock] = field(default_factory=dict)
+    held: dict[UUID, sla.Held] = field(default_factory=dict)
+
+    def keep(self, step: sla.Step) -> None:
+        for clock in step.clocks:
+            if clock.open:
+                self.clocks[clock.output_id] = clock
+            else:
+                self.clocks.pop(clock.output_id, None)
+        if step.held is not None:
+            if step.held.settled:
+                self.held.pop(step.held.output_id, None)
+            else:
+                self.held[step.held.output_id] = step.held
+
+
+@dataclass(frozen=True)
+class _Plan:
+    item: Received
+    step: sla.Step
+    outcome: SlaOutcome
+    route: Route | None = None  # the route of the clock an acknowledgement names, when known here
+
+
+class SlaStage:
+    """Tracks SLA clocks (see the module docstring)."""
+
+    def __init__(self, *, codec: Codec, outlet: Outlet, state: StateWriter, rules: sla.SlaRules | None = None,
+                 runner_for: Callable[[int], Runner] = lambda _p: direct, metrics: Metrics | None = None,
+                 faults: Faults | None = None) -> None:
+        self.codec = codec
+        self.outlet = outlet
+        self.state = state
+        self.rules = rules or sla.SlaRules()
+        self.runner_for = runner_for
+        self.metrics = metrics
+        self.faults = faults or Faults()
+        self._routes = {short: route for route, short in ROUTE_TOPICS.items()}
+        self._index: dict[int, _Index] = {}
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------------------------------ records
+    async def handle(self, msg: Inbound) -> SlaOutcome:
+        """Process one record to its outcome; returns only when the outcome is durable."""
+        return (await self.handle_batch([Received(msg)]))[0]
+
+    async def handle_batch(self, items: Sequence[Received]) -> list[SlaOutcome]:
+        """Process records (in offset order per partition) as the router does: decide all, send all, write all;
+        on a deterministic failure, one record at a time, dead-lettering the one that fails."""
+        await persist("sla.decode", partial(prefetch_schemas, self.codec, [i.msg.value for i in items]))
+        async with self._lock:
+            overlay = Overlay(self.state.view())
+            plans: list[_Plan] = []
+            try:
+                for item in items:
+                    plan: _Plan = item.run(partial(self._plan, item, overlay.view(item.msg.partition)))
+                    overlay.stage(item.msg.partition, _writes(plan.step))
+                    plans.append(plan)
+                await self._record(plans)
+            except StageFailed:
+                return [await self._one(item) for item in items]
+            return [p.outcome for p in plans]
+
+    async def _one(self, item: Received) -> SlaOutcome:
+        try:
+            plan: _Plan = item.run(partial(self._plan, item, self.state.view()))
+            await self._record([plan])
+        except StageFailed as exc:
+            await self._dead_letter(item.msg, exc)
+            return SlaOutcome.DEAD_LETTERED
+        return plan.outcome
+
+    async def _record(self, plans: Sequence[_Plan]) -> None:
+        await persist("sla.emit", partial(self._send, [(p.step, p.route) for p in plans]))
+        await persist("sla.record", partial(self._write, plans))
+        for plan in plans:
+            self._after(plan.item.msg.partition, plan.step)
+            _log.info(plan.outcome.value.lower(), topic=plan.item.msg.topic, partition=plan.item.msg.partition,
+                      offset=plan.item.msg.offset, events=[e.state.value for e in plan.step.events],
+                      verdicts=[v.value for _, v in plan.step.verdicts])
+
+    def _plan(self, item: Received, view: Mapping[str, Any]) -> _Plan:
+        msg = item.msg
+        try:
+            record = self.codec.decode(msg.value)
+        except Exception as exc:
+            raise StageFailed("sla.decode", exc) from exc
+        try:
+            self.faults.check("sla.track", _record_id(record))
+            return self._decide(item, record, view)
+        except Exception as exc:
+            raise StageFailed("sla.track", exc) from exc
+
+    def _decide(self, item: Received, record: Record, view: Mapping[str, Any]) -> _Plan:
+        msg = item.msg
+        if msg.topic.endswith("." + ACK_TOPIC) or msg.topic == ACK_TOPIC:
+            ack = sla.ack_of(record)
+            if ack is None:
+                raise ValueError(f"{type(record).__name__} is not an acknowledgement")
+            clock = _clock(view, ack.output_id)
+            step = sla.acknowledge(clock, ack, partition=msg.partition, held=_held(view, ack.output_id))
+            return _Plan(item, step, SlaOutcome.ACKNOWLEDGED, clock.route if clock else None)
+        if isinstance(record, Recall):
+            step = sla.cancel(_clock(view, record.recalled_output_id), record.issued)
+            return _Plan(item, step, SlaOutcome.CANCELLED if step.events else SlaOutcome.UNCHANGED)
+        opened = sla.item_of(record, instant(msg.timestamp_ms), self.rules)
+        if opened is None:
+            return _Plan(item, sla.Step(), SlaOutcome.UNCHANGED)
+        step = sla.open_clock(opened, msg.partition, self.rules, existing=_clock(view, opened.output_id),
+                              superseded=_clock(view, opened.supersedes) if opened.supersedes else None,
+                              held=_held(view, opened.output_id))
+        return _Plan(item, step, SlaOutcome.OPENED if step.events else SlaOutcome.UNCHANGED)
+
+    # ------------------------------------------------------------------------------------------ ticks
+    async def tick(self, now: datetime, partitions: Iterable[int]) -> list[SlaEvent]:
+        """Emit the AT_RISK / BREACHED due by `now` for the clocks of `partitions` (those this worker owns), and
+        expire held acknowledgements; durable when it returns. Returns the events emitted."""
+        async with self._lock:
+            owned = sorted(set(partitions))
+            self._build([p for p in owned if p not in self._index])
+            steps = [(p, s) for p in owned for s in self._due(p, now)]
+            if not steps:
+                return []
+            await persist("sla.tick.emit", partial(self._send, [(s, None) for _, s in steps]))
+            await persist("sla.tick.record", partial(self._write_ticks, steps))
+            for p, step in steps:
+                self._after(p, step)
+            events = [e for _, s in steps for e in s.events]
+            _log.info("ticked", partitions=owned, events=len(events))
+            return events
+
+    def _due(self, partition: int, now: datetime) -> list[sla.Step]:
+        index = self._index[partition]
+        steps = [sla.tick(c, now) for c in list(index.clocks.values())]
+        steps += [sla.expire(h, now, self.rules) for h in list(index.held.values())]
+        return [s for s in steps if s.clocks or s.held is not None]
+
+    def _build(self, partitions: Sequence[int]) -> None:
+        """Index the open clocks and pending held acknowledgements of newly owned partitions (one table scan)."""
+        if not partitions:
+            return
+        fresh = {p: _Index() for p in partitions}
+        view = self.state.view()
+        for raw in _values(view.get(CLOCKS_TABLE)):
+            clock = sla.Clock.from_json(raw)
+            if clock.partition in fresh and clock.open:
+                fresh[clock.partition].clocks[clock.output_id] = clock
+        for raw in _values(view.get(HELD_TABLE)):
+            held = sla.Held.from_json(raw)
+            if held.partition in fresh and not held.settled:
+                fresh[held.partition].held[held.output_id] = held
+        self._index.update(fresh)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop the cache of partitions revoked (or re-assigned: rebuilt from the table at the next tick)."""
+        for p in partitions:
+            self._index.pop(p, None)
+
+    def open_clocks(self, now: datetime) -> dict[Route, OpenClocks]:
+        """Open clocks per route in the partitions ticked so far: count, at risk, oldest age in seconds."""
+        out: dict[Route, OpenClocks] = {}
+        for index in self._index.values():
+            for clock in index.clocks.values():
+                prior = out.get(clock.route, OpenClocks(0, 0, 0.0))
+                age = max(0.0, (now - clock.start).total_seconds())
+                out[clock.route] = OpenClocks(prior.open + 1, prior.at_risk + clock.at_risk,
+                                              max(prior.oldest_age_seconds, age))
+        return out
+
+    # ------------------------------------------------------------------------------------------ recording
+    async def _send(self, steps: Sequence[tuple[sla.Step, Route | None]]) -> None:
+        sends: list[Send] = []
+        for step, route in steps:
+            sends.extend((EVENTS_TOPIC, str(e.output_id), e, None, None) for e in step.events)
+            sends.extend(("audit", str(ack.output_id), _audit(ack, verdict, route or _route_of(ack, step)), None, None)
+                         for ack, verdict in step.verdicts)
+        if sends:
+            await self.outlet.send_all(sends)
+
+    async def _write(self, plans: Sequence[_Plan]) -> None:
+        await self.state.write([(p.item.msg.partition, _writes(p.step), p.item.run) for p in plans
+                                if _writes(p.step)])
+
+    async def _write_ticks(self, steps: Sequence[tuple[int, sla.Step]]) -> None:
+        await self.state.write([(p, _writes(s), self.runner_for(p)) for p, s in steps])
+
+    def _after(self, partition: int, step: sla.Step) -> None:
+        """Keep the cache in step with what was written; count the events."""
+        index = self._index.get(partition)
+        if index is not None:
+            index.keep(step)
+        if self.metrics is not None:
+            for event in step.events:
+                self.metrics.sla_event(event.route, event.state)
+
+    async def _dead_letter(self, msg: Inbound, exc: StageFailed) -> None:
+        at = instant(msg.timestamp_ms)
+        rule = f"{exc.stage} failed: {type(exc.cause).__name__}"
+        letter = dead_letter(msg, reason="SLA_FAILED", errors=[FieldError(field="(record)", rule=rule)],
+                             notification_id=None, stage=exc.stage, at=at)
+        audit = audit_record(AuditEvent.DEAD_LETTERED, at, notification_id=None,
+                             purpose=f"SLA tracking failed at {exc.stage}; dead-lettered ({msg.coordinates})")
+        letters = [letter]
+
+        async def send_both() -> None:
+            await self.outlet.send_all([("deadletter", None, letters[-1], None, None),
+                                        ("audit", None, audit, None, None)])
+
+        await shrinking("sla.deadletter", letters, send_both)
+        if self.metrics is not None:
+            self.metrics.dead_lettered("SLA_FAILED", exc.stage)
+        _log.error("dead-lettered", topic=msg.topic, partition=msg.partition, offset=msg.offset, stage=exc.stage,
+                   error=type(exc.cause).__name__)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _writes(step: sla.Step) -> list[tuple[str, str, Any]]:
+    writes: list[tuple[str, str, Any]] = [(CLOCKS_TABLE, str(c.output_id), c.to_json()) for c in step.clocks]
+    if step.held is not None:
+        writes.append((HELD_TABLE, str(step.held.output_id), step.held.to_json()))
+    return writes
+
+
+def _clock(view: Mapping[str, Any], output_id: UUID) -> sla.Clock | None:
+    raw = view[CLOCKS_TABLE].get(str(output_id))
+    return None if raw is None else sla.Clock.from_json(raw)
+
+
+def _held(view: Mapping[str, Any], output_id: UUID) -> sla.Held | None:
+    raw = view[HELD_TABLE].get(str(output_id))
+    return None if raw is None else sla.Held.from_json(raw)
+
+
+def _values(table: Any) -> Iterable[Mapping[str, Any]]:
+    return [] if table is None else list(table.values())
+
+
+def _record_id(record: Record) -> object:
+    """What a fault plan matches on: the output or acknowledged id."""
+    ack = sla.ack_of(record)
+    if ack is not None:
+        return ack.output_id
+    for name in ("recalled_output_id", "notice_id", "referral_id", "item_id", "alert_id"):
+        if hasattr(record, name):
+            return getattr(record, name)
+    return None
+
+
+def _route_of(ack: sla.Ack, step: sla.Step) -> Route:
+    """The route of the clock an acknowledgement names (UNKNOWN when no clock is known, or several could be)."""
+    known = next((c.route for c in step.clocks if c.output_id == ack.output_id), None)
+    if known is not None:
+        return known
+    return next(iter(ack.routes)) if len(ack.routes) == 1 else Route.UNKNOWN
+
+
+def _audit(ack: sla.Ack, verdict: sla.Verdict, route: Route) -> Record:
+    purpose = f"{ack.kind} at {ack.at.isoformat()}: {_PURPOSE[verdict]}"
+    return audit_record(AuditEvent.ACKNOWLEDGED, ack.at, notification_id=None, purpose=purpose,
+                        output_id=ack.output_id, route=route, recipient=ack.by)
