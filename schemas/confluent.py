@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from schemas._avro import avro_schema, to_datum
 from schemas.catalogue import SchemaCatalogue, SchemaVersion, default_catalogue, schema_fingerprint
-from schemas.errors import SchemaError
+from schemas.errors import RegistryError, SchemaError
 from schemas.models import ALL_RECORDS, Record
 from schemas.registry import Registry, SchemaRegistry
 
@@ -175,6 +175,7 @@ class ConfluentCodec:
         self._writers: dict[int, _Writer] = {}  # schema id -> writer schema
         self._readers: dict[str, Any] = {}  # record name -> parsed latest local version
         self._owned: SchemaRegistry | None = None  # the client codec_for() made, closed by aclose()
+        self._missing: set[int] = set()  # ids the registry answered 404 for
 
     def _registry(self) -> Registry:
         if self.registry is None:
@@ -217,7 +218,14 @@ class ConfluentCodec:
         """Fetch a writer schema by id (once: later calls for the same id ask nothing). RegistryError when the
         registry has no such id (status 404: not retriable) or cannot be reached (retriable)."""
         if schema_id not in self._writers:
-            self.remember(schema_id, await self._registry().get_schema(schema_id))
+            try:
+                schema = await self._registry().get_schema(schema_id)
+            except RegistryError as exc:
+                if exc.status == 404:
+                    self._missing.add(schema_id)  # decode now says so, instead of "not fetched yet"
+                raise
+            self._missing.discard(schema_id)
+            self.remember(schema_id, schema)
 
     def knows(self, schema_id: int) -> bool:
         """True when the writer schema of this id is cached (decode needs no fetch)."""
@@ -280,6 +288,9 @@ class ConfluentCodec:
         _, schema_id = _HEADER.unpack_from(data)
         writer = self._writers.get(schema_id)
         if writer is None:
+            if schema_id in self._missing:
+                raise SchemaError(f"schema id {schema_id} is not in the schema registry: expected {_RULE}"
+                                  " with a registered schema id")
             raise UnknownSchemaId(schema_id)
         return schema_id, writer
 

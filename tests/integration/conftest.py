@@ -22,7 +22,7 @@ from broker.admin import apply_topics, publish_schemas
 from broker.reader import Consumed, read_topics
 from broker.settings import Settings
 from broker.topics import catalogue
-from schemas.codec import Codec
+from schemas.codec import Codec, codec_for
 from schemas.models import Record
 from schemas.registry import default_url
 
@@ -183,3 +183,14 @@ async def wait_for(s: Settings, shorts: tuple[str, ...], predicate: Predicate, t
             kinds = sorted(type(r).__name__ for _, r in got)
             raise AssertionError(f"timed out after {timeout}s waiting on {shorts}; saw {len(got)}: {kinds[:20]}")
         await asyncio.sleep(1.0)
+
+
+async def encode_for(s: Settings, record: Record, short: str) -> bytes:
+    """Wire-format bytes of `record` for a topic (short name), its schema registered under that topic's subject
+    (for tests that write a topic directly, past the SDK)."""
+    topic = catalogue(s.topic_prefix).name(short)
+    codec = await codec_for(s.registry_url, {topic: [type(record)]})
+    try:
+        return codec.encode(record, topic)
+    finally:
+        await codec.aclose()

@@ -1,18 +1,14 @@
-"""Publishing on the real broker: the SDK, the CLI, the topic catalogue, and interoperability with kcat and
-Apache Avro (parts that are not ours)."""
+"""Publishing on the real broker and registry: the SDK, the CLI, the topic catalogue. Interoperability with
+parts that are not ours (kcat, confluent-kafka's serialisers, Apache avro) is in test_interop.py."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import avro.io
-import avro.schema
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -24,8 +20,9 @@ from broker.settings import Settings
 from broker.topics import catalogue
 from producers.sdk import AgencyClient, NotificationRejected
 from producers.simulator import to_jsonl
-from schemas.codec import MAGIC, Codec
-from schemas.models import AgencyType
+from schemas.codec import Codec, subject_name
+from schemas.models import AgencyType, PoliceDomesticAbuseIncident
+from schemas.registry import SchemaRegistry
 from tests.broker.factories import child, health_notification, police_incident, probation_notification
 from tests.integration.conftest import ROOT, worker_env
 
@@ -49,8 +46,24 @@ async def test_sdk_publish_reads_back_with_plain_aiokafka(settings: Settings) ->
     finally:
         await consumer.stop()
     assert msg.key == str(record.envelope.notification_id).encode()
-    assert msg.value is not None and msg.value[:2] == MAGIC
-    assert Codec().decode(msg.value) == record
+    assert msg.value is not None and msg.value[0] == 0  # Confluent wire format: magic byte, schema id, body
+    async with SchemaRegistry(settings.registry_url) as registry:
+        assert await Codec(registry).decode_async(msg.value) == record
+
+
+async def test_sdk_registers_its_schemas_under_the_intake_topic_subjects(settings: Settings) -> None:
+    """The SDK's writer schema id is the one registered under `<intake topic>-uk.gov.mash.<Record>`."""
+    record = police_incident([child(302)])
+    async with AgencyClient(settings, AgencyType.POLICE) as client:
+        _, value = client.encode(record)
+    topic = catalogue(settings.topic_prefix).intake(AgencyType.POLICE)
+    async with SchemaRegistry(settings.registry_url) as registry:
+        codec = Codec(registry)
+        subject = subject_name(topic, codec.latest("PoliceDomesticAbuseIncident").schema)
+        assert subject == f"{topic}-uk.gov.mash.PoliceDomesticAbuseIncident"
+        await codec.prepare({topic: [PoliceDomesticAbuseIncident]})
+        assert int.from_bytes(value[1:5], "big") == codec.schema_id(topic, PoliceDomesticAbuseIncident)
+        assert await registry.get_compatibility(subject) == "FULL_TRANSITIVE"
 
 
 async def test_sdk_refuses_before_publishing(settings: Settings) -> None:
@@ -111,6 +124,17 @@ async def test_cli_unreachable_kafka_is_a_clear_error(settings: Settings, tmp_pa
     assert done.returncode == 2 and "Kafka unreachable" in done.stderr and "Traceback" not in done.stderr
 
 
+async def test_cli_unreachable_registry_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+    """With the registry unreachable the CLI exits 2 naming the registry, not a traceback; nothing is published."""
+    path = tmp_path / "p.jsonl"
+    path.write_text(to_jsonl([probation_notification()]))
+    before = await count(settings, "intake.probation")
+    env_settings = settings.model_copy(update={"registry_url": "http://127.0.0.1:1/apis/ccompat/v7"})
+    done = mash("publish", str(path), "--agency", "probation", settings=env_settings)
+    assert done.returncode == 2 and "unreachable" in done.stderr and "Traceback" not in done.stderr
+    assert await count(settings, "intake.probation") == before
+
+
 async def test_topics_apply_is_idempotent_and_repairs_drift(settings: Settings) -> None:
     """A second apply changes nothing; a topic whose retention was changed by hand is put back."""
     again = await apply_topics(settings)
@@ -125,29 +149,3 @@ async def test_topics_apply_is_idempotent_and_repairs_drift(settings: Settings) 
     repaired = {c.topic: c for c in await apply_topics(settings)}
     assert repaired[name].action == "updated" and "retention.ms" in repaired[name].detail
     assert {c.action for c in await apply_topics(settings)} == {"unchanged"}
-
-
-async def test_kcat_and_apache_avro_read_what_we_publish(settings: Settings) -> None:
-    """kcat consumes a published notification and the schema catalogue topic; Apache avro decodes the bytes
-    with the writer schema found by the record's fingerprint."""
-    assert shutil.which("kcat"), "kcat (Debian package kcat) must be installed: .ci/run installs it"
-    record = police_incident([child(331)])
-    async with AgencyClient(settings, AgencyType.POLICE) as client:
-        receipt = await client.publish(record)
-    cat = catalogue(settings.topic_prefix)
-
-    def kcat(*args: str) -> bytes:
-        return subprocess.run(["kcat", "-b", settings.kafka_bootstrap, "-C", "-e", "-q", *args],
-                              capture_output=True, check=True, timeout=60).stdout
-
-    value = kcat("-t", receipt.topic, "-p", str(receipt.partition), "-o", str(receipt.offset), "-c", "1",
-                 "-f", "%s")
-    assert value[:2] == b"\xc3\x01"
-    fingerprint = value[2:10].hex()
-    catalogue_lines = kcat("-t", cat.name("schemas"), "-f", "%k\t%s\n").decode().splitlines()
-    schemas = dict(line.split("\t", 1) for line in catalogue_lines if line)
-    writer = avro.schema.parse(json.dumps(json.loads(schemas[fingerprint])["schema"]))
-    datum = avro.io.DatumReader(writer).read(avro.io.BinaryDecoder(io.BytesIO(value[10:])))
-    assert datum["envelope"]["notification_id"] == str(record.envelope.notification_id)
-    assert datum["police_reference"] == record.police_reference
-    assert [c["nhs_number"] for c in datum["children"]] == [record.children[0].nhs_number]

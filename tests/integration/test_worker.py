@@ -166,7 +166,7 @@ async def test_malformed_payload_is_dead_lettered_and_rejected(settings: Setting
         [r for _, r in g if isinstance(r, DeadLetter) and r.reason in ("UNDECODABLE", "INVALID")]) >= 2)
     letters = [r for _, r in got if isinstance(r, DeadLetter)]
     undecodable = next(r for r in letters if r.reason == "UNDECODABLE" and r.raw_key == b"garbage-key")
-    assert "single-object" in undecodable.errors[0].rule and undecodable.raw_value.endswith(b"junk")
+    assert "schema id 7" in undecodable.errors[0].rule and undecodable.raw_value.endswith(b"junk")
     invalid_letter = next(r for r in letters if r.reason == "INVALID" and r.notification_id == bad_env.notification_id)
     assert [e.field for e in invalid_letter.errors] == ["envelope.home_local_authority"]
     assert "NOTACODE" not in json.dumps([e.model_dump() for e in invalid_letter.errors])

@@ -393,3 +393,17 @@ async def test_codec_for_prepares_and_closes_its_own_client(monkeypatch: pytest.
     await codec.aclose()
     await codec.aclose()
     assert closed == [True]
+
+
+async def test_an_id_the_registry_does_not_have_is_refused_as_such_after_the_fetch() -> None:
+    """After fetch() got a 404, decode() says the id is not in the registry (a refusal, no longer UnknownSchemaId)."""
+    codec = ConfluentCodec(InMemoryRegistry())
+    data = frame(4242, b"\x00")
+    with pytest.raises(UnknownSchemaId):
+        codec.decode(data)
+    with pytest.raises(RegistryError) as caught:
+        await codec.fetch(4242)
+    assert caught.value.status == 404
+    with pytest.raises(SchemaError, match="schema id 4242 is not in the schema registry") as refused:
+        codec.decode(data)
+    assert not isinstance(refused.value, UnknownSchemaId) and not refused.value.retriable
