@@ -1,15 +1,17 @@
 """The SLA tracker stage: routed items open clocks, recalls cancel them, acknowledgements stop them, and `tick`
 emits the AT_RISK / BREACHED that fall due (rules: `broker.sla`; this module only reads, sends and writes).
 
-Inputs (records, as the worker delivers them): the six route topics (keyed by recipient: school URN or
-authority code) and `feedback.acknowledgements`, which producers key by the recipient of the item
-acknowledged (the school's URN, the authority's code). Every input topic has the same number of partitions
-and the same key, so an item and its acknowledgement land in the same partition number; the worker
-subscribes to all of them in one agent, and faust assigns co-partitioned topics' partitions together, so
-one worker holds the item's clock (table partition = the record's partition) when its acknowledgement comes.
-An acknowledgement keyed by someone else (another school) lands where the clock is not: it is held there
-as for an unknown item, never closes the clock, and expires (audited) after `SlaRules.hold_for`; in the
-clock's own partition it is refused (audited).
+Partitioning. Inputs are the six route topics (keyed by recipient: school URN or authority code) and
+`feedback.acknowledgements`; all have the same number of partitions. A clock lives in the partition its item
+was read from, i.e. the partition of its recipient. An acknowledgement names its sender as recipient
+(`school_urn`, `authority`): read in that recipient's partition, it meets the clock there; read anywhere else
+(a producer that keys acknowledgements by the acknowledged id, as the school pages do today), it is re-sent
+once to `feedback.acknowledgements` with the partition of its recipient (FORWARDED) and handled when read
+there. Producers should key acknowledgements by recipient, which saves the hop. The worker subscribes to all
+the input topics in one agent; faust assigns co-partitioned topics' partitions together, so one worker holds
+both the clock and the acknowledgements of a recipient. An acknowledgement sent by another school arrives in
+that school's partition: there the clock is unknown, so it is held, never closes anything, and expires
+(audited) after `SlaRules.hold_for`; when both schools share a partition, it is refused (audited).
 
 Order per batch (as the router): decide every record against the state the earlier ones leave -> send the
 SLA events and audit records, await their acknowledgements -> write the clocks, await their changelog ->
@@ -41,7 +43,7 @@ from broker.faults import Faults
 from broker.intake_stage import audit_record, instant
 from broker.logs import get_logger
 from broker.metrics import Metrics, OpenClocks
-from broker.outlet import Inbound, Outlet, Send, StateWriter, prefetch_schemas
+from broker.outlet import Inbound, Outlet, Send, StateWriter, partition_of, prefetch_schemas
 from broker.topics import ROUTE_TOPICS
 from schemas.codec import Codec
 from schemas.models import AuditEvent, FieldError, Recall, Record, Route, SlaEvent
@@ -84,6 +86,7 @@ class SlaOutcome(str, Enum):
     OPENED = "OPENED"  # a clock started (and perhaps closed at once by a held acknowledgement)
     CANCELLED = "CANCELLED"
     ACKNOWLEDGED = "ACKNOWLEDGED"  # an acknowledgement with a verdict (see the audit record)
+    FORWARDED = "FORWARDED"  # an acknowledgement read in another partition than its recipient's: sent there
     UNCHANGED = "UNCHANGED"  # a redelivery, a recall of a closed clock, a record without a clock
     DEAD_LETTERED = "DEAD_LETTERED"
 
@@ -136,6 +139,7 @@ class _Plan:
     step: sla.Step
     outcome: SlaOutcome
     route: Route | None = None  # the route of the clock an acknowledgement names, when known here
+    forward: Send | None = None  # an acknowledgement re-sent to its recipient's partition
 
 
 class SlaStage:
@@ -187,7 +191,8 @@ class SlaStage:
         return plan.outcome
 
     async def _record(self, plans: Sequence[_Plan]) -> None:
-        await persist("sla.emit", partial(self._send, [(p.step, p.route) for p in plans]))
+        await persist("sla.emit", partial(self._send, [(p.step, p.route) for p in plans],
+                                          [p.forward for p in plans if p.forward]))
         await persist("sla.record", partial(self._write, plans))
         for plan in plans:
             self._after(plan.item.msg.partition, plan.step)
@@ -213,18 +218,22 @@ class SlaStage:
             ack = sla.ack_of(record)
             if ack is None:
                 raise ValueError(f"{type(record).__name__} is not an acknowledgement")
-            clock = _clock(view, ack.output_id)
-            step = sla.acknowledge(clock, ack, partition=msg.partition, held=_held(view, ack.output_id))
+            home = partition_of(ack.by.encode(), self.outlet.partitions(ACK_TOPIC))
+            if home != msg.partition:
+                return _Plan(item, sla.Step(), SlaOutcome.FORWARDED, forward=(ACK_TOPIC, ack.by, record, None, home))
+            clock = _clock(view, ack.output_id, msg.partition)
+            step = sla.acknowledge(clock, ack, partition=msg.partition, held=_held(view, ack.output_id, msg.partition))
             return _Plan(item, step, SlaOutcome.ACKNOWLEDGED, clock.route if clock else None)
         if isinstance(record, Recall):
-            step = sla.cancel(_clock(view, record.recalled_output_id), record.issued)
+            step = sla.cancel(_clock(view, record.recalled_output_id, msg.partition), record.issued)
             return _Plan(item, step, SlaOutcome.CANCELLED if step.events else SlaOutcome.UNCHANGED)
         opened = sla.item_of(record, instant(msg.timestamp_ms), self.rules)
         if opened is None:
             return _Plan(item, sla.Step(), SlaOutcome.UNCHANGED)
-        step = sla.open_clock(opened, msg.partition, self.rules, existing=_clock(view, opened.output_id),
-                              superseded=_clock(view, opened.supersedes) if opened.supersedes else None,
-                              held=_held(view, opened.output_id))
+        p = msg.partition
+        step = sla.open_clock(opened, p, self.rules, existing=_clock(view, opened.output_id, p),
+                              superseded=_clock(view, opened.supersedes, p) if opened.supersedes else None,
+                              held=_held(view, opened.output_id, p))
         return _Plan(item, step, SlaOutcome.OPENED if step.events else SlaOutcome.UNCHANGED)
 
     # ------------------------------------------------------------------------------------------ ticks
@@ -284,8 +293,8 @@ class SlaStage:
         return out
 
     # ------------------------------------------------------------------------------------------ recording
-    async def _send(self, steps: Sequence[tuple[sla.Step, Route | None]]) -> None:
-        sends: list[Send] = []
+    async def _send(self, steps: Sequence[tuple[sla.Step, Route | None]], forwards: Sequence[Send] = ()) -> None:
+        sends: list[Send] = list(forwards)
         for step, route in steps:
             sends.extend((EVENTS_TOPIC, str(e.output_id), e, None, None) for e in step.events)
             sends.extend(("audit", str(ack.output_id), _audit(ack, verdict, route or _route_of(ack, step)), None, None)
@@ -333,17 +342,24 @@ class SlaStage:
 def _writes(step: sla.Step) -> list[tuple[str, str, Any]]:
     writes: list[tuple[str, str, Any]] = [(CLOCKS_TABLE, str(c.output_id), c.to_json()) for c in step.clocks]
     if step.held is not None:
-        writes.append((HELD_TABLE, str(step.held.output_id), step.held.to_json()))
+        writes.append((HELD_TABLE, _held_key(step.held.output_id, step.held.partition), step.held.to_json()))
     return writes
 
 
-def _clock(view: Mapping[str, Any], output_id: UUID) -> sla.Clock | None:
+def _held_key(output_id: UUID, partition: int) -> str:
+    """Held acknowledgements are per partition (an id can be held in several): `<partition>:<output id>`."""
+    return f"{partition}:{output_id}"
+
+
+def _clock(view: Mapping[str, Any], output_id: UUID, partition: int) -> sla.Clock | None:
+    """The clock of an item in this partition (a store that shows every partition must not change decisions)."""
     raw = view[CLOCKS_TABLE].get(str(output_id))
-    return None if raw is None else sla.Clock.from_json(raw)
+    clock = None if raw is None else sla.Clock.from_json(raw)
+    return clock if clock is not None and clock.partition == partition else None
 
 
-def _held(view: Mapping[str, Any], output_id: UUID) -> sla.Held | None:
-    raw = view[HELD_TABLE].get(str(output_id))
+def _held(view: Mapping[str, Any], output_id: UUID, partition: int) -> sla.Held | None:
+    raw = view[HELD_TABLE].get(_held_key(output_id, partition))
     return None if raw is None else sla.Held.from_json(raw)
 
 

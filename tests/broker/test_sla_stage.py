@@ -9,13 +9,14 @@ from aiokafka.errors import KafkaConnectionError
 
 from broker.batch import Received
 from broker.metrics import Metrics
-from broker.outlet import Inbound
+from broker.outlet import Inbound, partition_of
+from broker.sla import ack_of
 from broker.sla_stage import CLOCKS_TABLE, HELD_TABLE, SlaOutcome, SlaStage, partition_runner
 from schemas.models import AuditEvent, AuditRecord, DeadLetter, Record, Route, SlaEvent, SlaState
 from tests.broker.kafka_fakes import DictState, RecordingOutlet, prepared_codec
 from tests.broker.test_sla import (
-    OTHER_URN,
     T0,
+    URN,
     decision,
     edt_alert,
     notice,
@@ -25,17 +26,27 @@ from tests.broker.test_sla import (
 )
 
 CODEC = prepared_codec()
-PART = 2
+PART = partition_of(URN.encode(), 6)
+SAME_PART_URN = "900008"  # another school whose URN falls in the same partition as URN's
+OTHER_PART_URN = "900002"  # one in another partition
 TOPICS = {"EncompassNotice": "t.route.encompass", "FrontDoorReferral": "t.route.frontdoor",
           "EmergencyDutyAlert": "t.route.emergency-duty", "Recall": "t.route.encompass"}
 ACKS = "t.feedback.acknowledgements"
 
 
-def _msg(record: Record, *, offset: int = 0, at: datetime = T0, partition: int = PART, topic: str | None = None,
-         raw: bytes | None = None) -> Inbound:
+def _recipient(record: Record) -> str:
+    ack = ack_of(record)
+    return ack.by if ack else str(getattr(record, "school_urn", None) or getattr(record, "recipient", None)
+                                  or getattr(record, "authority", ""))
+
+
+def _msg(record: Record, *, offset: int = 0, at: datetime = T0, partition: int | None = None,
+         topic: str | None = None, raw: bytes | None = None) -> Inbound:
+    """The record as read from its topic, by default in its recipient's partition (as the producers key it)."""
     name = topic or TOPICS.get(type(record).__name__, ACKS)
     value = raw if raw is not None else CODEC.encode(record, name)
-    return Inbound(name, partition, offset, b"key", value, int(at.timestamp() * 1000), {})
+    where = partition_of(_recipient(record).encode(), 6) if partition is None else partition
+    return Inbound(name, where, offset, b"key", value, int(at.timestamp() * 1000), {})
 
 
 def _stage(outlet: RecordingOutlet, state: DictState, metrics: Metrics | None = None) -> SlaStage:
@@ -104,7 +115,7 @@ async def test_tick_checks_only_owned_partitions() -> None:
     outlet, state = _fresh()
     stage = _stage(outlet, state)
     await stage.handle(_msg(notice()))
-    assert await stage.tick(T0 + timedelta(days=2), [0, 1, 3, 4, 5]) == []
+    assert await stage.tick(T0 + timedelta(days=2), [p for p in range(6) if p != PART]) == []
     assert [s for s, _ in _events(outlet)] == [SlaState.STARTED]
 
 
@@ -124,14 +135,41 @@ async def test_wrong_school_acknowledgement_is_refused_and_audited() -> None:
     outlet, state = _fresh()
     stage, n = _stage(outlet, state), notice()
     await stage.handle(_msg(n))
-    wrong = school_ack(n.notice_id, T0 + timedelta(hours=1), urn=OTHER_URN)
+    wrong = school_ack(n.notice_id, T0 + timedelta(hours=1), urn=SAME_PART_URN)
     assert await stage.handle(_msg(wrong, offset=1)) is SlaOutcome.ACKNOWLEDGED
     [purpose] = _audits(outlet)
     assert "not the item's recipient" in purpose
     [audit] = [r for r in outlet.of("audit") if isinstance(r, AuditRecord)]
-    assert (audit.recipient, audit.route, audit.output_id) == (OTHER_URN, Route.ENCOMPASS, n.notice_id)
+    assert (audit.recipient, audit.route, audit.output_id) == (SAME_PART_URN, Route.ENCOMPASS, n.notice_id)
     await stage.tick(n.due + timedelta(seconds=1), [PART])
     assert SlaState.BREACHED in [s for s, _ in _events(outlet)]
+
+
+async def test_acknowledgement_read_in_another_partition_is_forwarded_to_its_recipients() -> None:
+    """Keyed by the notice id (another partition): re-sent once to the school's partition, MET when read there."""
+    outlet, state = _fresh()
+    stage, n = _stage(outlet, state), notice()
+    await stage.handle(_msg(n))
+    ack = school_ack(n.notice_id, T0 + timedelta(hours=1))
+    elsewhere = (PART + 1) % 6
+    assert await stage.handle(_msg(ack, partition=elsewhere)) is SlaOutcome.FORWARDED
+    [fwd] = [s for s in outlet.sent if s.short == "feedback.acknowledgements"]
+    assert (fwd.key, fwd.partition, fwd.record) == (URN, PART, ack)
+    assert await stage.handle(_msg(fwd.record, offset=1)) is SlaOutcome.ACKNOWLEDGED
+    assert [s for s, _ in _events(outlet)] == [SlaState.STARTED, SlaState.MET]
+
+
+async def test_wrong_school_in_another_partition_never_closes_the_clock() -> None:
+    """Another school's acknowledgement goes to that school's partition: held there, expired (audited) after a
+    week; the notice's clock breaches."""
+    outlet, state = _fresh()
+    stage, n = _stage(outlet, state), notice()
+    await stage.handle(_msg(n))
+    wrong = school_ack(n.notice_id, T0 + timedelta(hours=1), urn=OTHER_PART_URN)
+    assert await stage.handle(_msg(wrong, offset=1)) is SlaOutcome.ACKNOWLEDGED
+    await stage.tick(T0 + timedelta(days=8), range(6))
+    assert [s for s, _ in _events(outlet)] == [SlaState.STARTED, SlaState.AT_RISK, SlaState.BREACHED]
+    assert ["no such item" in p for p in _audits(outlet)] == [False, True]
 
 
 async def test_recall_cancels_and_a_later_acknowledgement_is_ignored() -> None:
@@ -182,7 +220,7 @@ async def test_front_door_decision_closes_a_referral_and_edt_clock_is_one_hour()
 async def test_a_batch_gives_what_one_record_at_a_time_gives() -> None:
     """Item, wrong acknowledgement, right acknowledgement: the same sends and state either way."""
     n = notice()
-    msgs = [_msg(n), _msg(school_ack(n.notice_id, T0, urn=OTHER_URN), offset=1),
+    msgs = [_msg(n), _msg(school_ack(n.notice_id, T0, urn=SAME_PART_URN), offset=1),
             _msg(school_ack(n.notice_id, T0 + timedelta(hours=1)), offset=2)]
     one_out, one_state = _fresh()
     for m in msgs:
