@@ -20,6 +20,7 @@ app = typer.Typer(help="Multi-agency safeguarding notification broker", no_args_
 broker_cli.register(app)
 producer_cli.register(app, Settings)
 __import__("mash.school").school.register(app)  # `mash web ...`: the people's pages
+__import__("mash.sla").sla.register(app)  # `mash sla report`: SLA compliance from the sla.events topic
 
 
 def _fail(exc: BrokerError) -> None:

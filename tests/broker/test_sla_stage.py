@@ -294,3 +294,40 @@ def test_partition_runner_gives_faust_stores_the_partition() -> None:
 
     seen = partition_runner(4)(lambda: current_event().message.partition)  # type: ignore[union-attr]
     assert seen == 4 and current_event() is None
+
+
+async def test_report_from_the_events_the_stage_emits() -> None:
+    """Three notices: one met, one late, one never acknowledged; re-emitted events count once. The report
+    (mash sla report's rules) gives met 1, late 1, breached 2, compliance 33.3 %, median and p95."""
+    from mash.sla import collect, default_authority, render_csv, report
+
+    outlet, state = _fresh()
+    stage = _stage(outlet, state)
+    notices = [notice(f"r{i}", due=T0 + timedelta(hours=10)) for i in range(3)]
+    for i, n in enumerate(notices):
+        await stage.handle(_msg(n, offset=i))
+    await stage.handle(_msg(school_ack(notices[0].notice_id, T0 + timedelta(hours=1)), offset=3))
+    await stage.handle(_msg(school_ack(notices[1].notice_id, T0 + timedelta(hours=12)), offset=4))
+    await stage.tick(T0 + timedelta(hours=13), [PART])
+    events = [e for e in outlet.of("sla.events") if isinstance(e, SlaEvent)]
+    rows = report(collect(events + events).values(), start=T0.date(), end=T0.date(),
+                  authority_of=default_authority({URN: "E06000051"}))
+    [row] = [r.values() for r in rows]
+    assert (row["route"], row["authority"], row["clocks"], row["met"], row["late"], row["breached"]) == (
+        "ENCOMPASS", "E06000051", 3, 1, 1, 2)
+    assert (row["compliance_pct"], row["median_ack_minutes"], row["p95_ack_minutes"]) == (33.3, 390.0, 720.0)
+    assert render_csv(rows).splitlines()[0].startswith("route,authority,clocks,met,late,breached")
+
+
+def test_report_filters_by_period_route_and_authority() -> None:
+    """Clocks due outside the dates, on another route or in another authority are left out."""
+    from mash.sla import History, report
+
+    def h(route: Route, recipient: str, days: int) -> History:
+        return History(ack_of(school_ack(notice().notice_id, T0)).output_id,  # type: ignore[union-attr]
+                       route, recipient, T0 + timedelta(days=days))
+
+    clocks = [h(Route.FRONT_DOOR, "E06000051", 0), h(Route.FRONT_DOOR, "E06000059", 0),
+              h(Route.DV_TRIAGE, "E06000051", 0), h(Route.FRONT_DOOR, "E06000051", 5)]
+    rows = report(clocks, start=T0.date(), end=T0.date(), route="FRONT_DOOR", authority="E06000051")
+    assert [(r.route, r.authority, r.values()["open"]) for r in rows] == [("FRONT_DOOR", "E06000051", 1)]
