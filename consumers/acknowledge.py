@@ -43,23 +43,28 @@ class KafkaAckSink:
         self.make_codec = codec
         self.codec: RecordCodec = None
         self.timeout_s = timeout_s
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                         request_timeout_ms=int(timeout_s * 1000))
+        self.bootstrap = bootstrap
+        self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         """Build the codec (registering the acknowledgement's schema) and connect the producer."""
         self.codec = await self.make_codec()
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                         request_timeout_ms=int(self.timeout_s * 1000))
         await self.producer.start()
 
     async def stop(self) -> None:
         """Flush and close the producer, then the codec's registry client."""
-        await self.producer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
         if self.codec is not None:
             await close(self.codec)
 
     async def send(self, ack: EncompassAcknowledgement) -> None:
         """Send and await the broker's acknowledgement of all in-sync replicas."""
         value = encode(self.codec, ack, self.topic)
+        if self.producer is None:
+            raise AckUnavailable("not started")
         try:
             await asyncio.wait_for(
                 self.producer.send_and_wait(self.topic, value=value, key=str(ack.notice_id).encode()), self.timeout_s

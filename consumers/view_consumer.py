@@ -74,9 +74,10 @@ def apply_batch(db: Database, decoded: Iterable[Decoded]) -> int:
     return count
 
 
-async def rebuild_views(db: Database, codec: RecordCodec, bootstrap: str, topics: list[str]) -> int:
+async def rebuild_views(db: Database, codec: RecordCodec, bootstrap: str, topics: list[str],
+                        registry_url: str | None = None) -> int:
     """Empty the rebuildable tables and re-read the topics from their start to their current end."""
-    records = await read_topics(bootstrap, topics)
+    records = await read_topics(bootstrap, topics, registry_url=registry_url)
     records.sort(key=lambda r: (r.timestamp_ms, r.topic, r.partition, r.offset))
     with db.session() as s, s.begin():
         s.execute(delete(EncompassNotice))

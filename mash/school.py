@@ -155,7 +155,7 @@ async def _views(settings: Settings, web: WebSettings, db: Database, stop: async
     codec = await make_codec(settings.registry_url, topics)
     try:
         if rebuild:
-            await rebuild_views(db, codec, settings.kafka_bootstrap, list(topics))
+            await rebuild_views(db, codec, settings.kafka_bootstrap, list(topics), settings.registry_url)
         group = f"{settings.topic_prefix}.{web.consumer_group}"
         consumer = ViewConsumer(db, codec, settings.kafka_bootstrap, list(topics), group)
         await consumer.start()
