@@ -10,6 +10,7 @@ code, topic, partition): never a person, a name or a date of birth.
 | `mash_outputs_total` | counter | route |
 | `mash_dead_letters_total` | counter | reason, stage |
 | `mash_sla_events_total` | counter | route, state |
+| `mash_sla_met_late_total` | counter | route (MET after the deadline; met in time = MET - late) |
 | `mash_sla_open_clocks` | gauge | route |
 | `mash_sla_at_risk_clocks` | gauge | route (open clocks past their at-risk instant) |
 | `mash_sla_oldest_open_age_seconds` | gauge | route (age of the oldest open item; 0 when none) |
@@ -57,6 +58,8 @@ class Metrics:
         self.outputs = Counter("mash_outputs", "Outputs routed (recalls included)", ["route"], registry=r)
         self.dead_letters = Counter("mash_dead_letters", "Records dead-lettered", ["reason", "stage"], registry=r)
         self.sla_events = Counter("mash_sla_events", "SLA clock events emitted", ["route", "state"], registry=r)
+        self.sla_late = Counter("mash_sla_met_late", "SLA clocks acknowledged after their deadline", ["route"],
+                                registry=r)
         self.sla_open = Gauge("mash_sla_open_clocks", "Open SLA clocks", ["route"], registry=r)
         self.sla_at_risk = Gauge("mash_sla_at_risk_clocks", "Open SLA clocks past their at-risk instant", ["route"],
                                  registry=r)
@@ -89,9 +92,11 @@ class Metrics:
         """One record dead-lettered."""
         self.dead_letters.labels(reason=reason, stage=stage).inc()
 
-    def sla_event(self, route: Route | str, state: SlaState | str) -> None:
-        """One SLA event emitted."""
+    def sla_event(self, route: Route | str, state: SlaState | str, *, late: bool = False) -> None:
+        """One SLA event emitted (`late`: a MET after the deadline)."""
         self.sla_events.labels(route=_route(route), state=state.value if isinstance(state, SlaState) else state).inc()
+        if late:
+            self.sla_late.labels(route=_route(route)).inc()
 
     def open_clocks(self, by_route: Mapping[Route, OpenClocks]) -> None:
         """Set the open-clock gauges of every route (routes without open clocks read 0)."""

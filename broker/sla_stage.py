@@ -46,7 +46,7 @@ from broker.metrics import Metrics, OpenClocks
 from broker.outlet import Inbound, Outlet, Send, StateWriter, partition_of, prefetch_schemas
 from broker.topics import ROUTE_TOPICS
 from schemas.codec import Codec
-from schemas.models import AuditEvent, FieldError, Recall, Record, Route, SlaEvent
+from schemas.models import AuditEvent, FieldError, Recall, Record, Route, SlaEvent, SlaState
 
 __all__ = [
     "ACK_TOPIC",
@@ -316,7 +316,8 @@ class SlaStage:
             index.keep(step)
         if self.metrics is not None:
             for event in step.events:
-                self.metrics.sla_event(event.route, event.state)
+                late = event.state is SlaState.MET and event.at > event.due
+                self.metrics.sla_event(event.route, event.state, late=late)
 
     async def _dead_letter(self, msg: Inbound, exc: StageFailed) -> None:
         at = instant(msg.timestamp_ms)

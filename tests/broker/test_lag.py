@@ -149,3 +149,21 @@ def test_status_is_ok_whenever_caught_up(rows: list[tuple[int, int]], quiet: int
     result = evaluate(commits, high_water=commits[-1].offset, now=_now(commits, quiet))
     assert result.status is LagStatus.OK and result.lag == 0
     assert evaluate(commits, high_water=0, now=_now(commits, quiet)).lag == 0
+
+
+def test_lag_metrics_are_a_state_set() -> None:
+    """Each evaluated partition: its lag in records, and 1 on its current status, 0 on the others."""
+    from broker.metrics import Metrics
+
+    book = LagBook(patience=timedelta(0))
+    for i in range(3):
+        at = T0 + timedelta(minutes=i)
+        book.observe(("mash-worker", "t.route.encompass", 2), at, 5, 50 + i, committed_at=at)
+    metrics = Metrics()
+    metrics.lag(book.evaluate(T0 + timedelta(minutes=2, seconds=5)))
+    text = metrics.exposition().decode()
+    where = 'group="mash-worker",partition="2"'
+    topic = 'topic="t.route.encompass"'
+    assert f"mash_consumer_lag_records{{{where},{topic}}} 47.0" in text
+    assert f'mash_consumer_lag_status{{{where},status="STALLED",{topic}}} 1.0' in text
+    assert f'mash_consumer_lag_status{{{where},status="OK",{topic}}} 0.0' in text

@@ -268,6 +268,8 @@ async def test_metrics_count_events_and_open_clocks() -> None:
     assert 'mash_sla_at_risk_clocks{route="ENCOMPASS"} 1.0' in text
     assert 'mash_sla_oldest_open_age_seconds{route="ENCOMPASS"} 32400.0' in text
     assert 'mash_sla_open_clocks{route="FRONT_DOOR"} 0.0' in text
+    await stage.handle(_msg(school_ack(notice().notice_id, T0 + timedelta(hours=11)), offset=1))
+    assert 'mash_sla_met_late_total{route="ENCOMPASS"} 1.0' in metrics.exposition().decode()
 
 
 def test_worker_metrics_have_base_units_and_suffixes() -> None:
