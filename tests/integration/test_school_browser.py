@@ -1,10 +1,13 @@
 """The school feed in a real browser (Debian's chromium driven by Playwright) on the real broker: sign in, see
 only one's own notices, acknowledge (on Kafka before the page says so), see a recall; on a phone screen and
-printed. Screenshots of each page go to docs/screenshots/."""
+printed. Screenshots of each page go to $MASH_SCREENSHOTS_DIR when set (docs/screenshots/ is made with
+`MASH_SCREENSHOTS_DIR=docs/screenshots pytest tests/integration/test_school_browser.py`), else to a temporary
+folder, so an ordinary test run leaves the committed screenshots alone."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import threading
@@ -31,7 +34,6 @@ from tests.integration.conftest import delete_topics, fresh_settings
 from tests.integration.test_school_feed import consume_all, new_db, publish, topics
 
 pytestmark = pytest.mark.integration
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 A_FIRST, A_SECOND, B_ONLY = notice(given="Amelia", family="Synthetic"), notice(given="Oscar", family="Example"), \
     notice(school=SCHOOL_B, given="Bethany", family="Otherschool", police_reference="BBB/2026/111")
 
@@ -91,6 +93,14 @@ async def world(browser_settings: Settings, tmp_path: Path) -> AsyncIterator[tup
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go."""
+    folder = Path(os.environ.get("MASH_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     """Debian's chromium, headless."""
     executable = shutil.which("chromium")
@@ -102,13 +112,13 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
-async def sign_in(page: Page, url: str, username: str, shot: str | None = None) -> None:
+async def sign_in(page: Page, url: str, username: str, shot: Path | None = None) -> None:
     """Sign in through the form, by keyboard."""
     await page.goto(url + "/")
     await page.get_by_label("Account name").fill(username)
     await page.get_by_label("Password").fill(PASSWORD)
     if shot:
-        await page.screenshot(path=SHOTS / shot, full_page=True)
+        await page.screenshot(path=shot, full_page=True)
     await page.get_by_label("Password").press("Enter")
     await page.wait_for_url("**/school/notices")
 
@@ -121,39 +131,37 @@ async def acked_on_kafka(s: Settings, codec: RecordCodec) -> list[EncompassAckno
 
 
 async def test_dsl_signs_in_acknowledges_and_sees_a_recall(world: tuple[Settings, RecordCodec, Database],
-                                                           browser: Browser) -> None:
+                                                           browser: Browser, shots: Path) -> None:
     """School A's DSL: own notices only, acknowledges one (on Kafka first), then sees the other withdrawn."""
     s, codec, db = world
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with Served(s, db) as served:
         page = await (await browser.new_context(viewport={"width": 1100, "height": 800})).new_page()
-        await sign_in(page, served.url, "dsl-a", "sign-in.png")
+        await sign_in(page, served.url, "dsl-a", shots / "sign-in.png")
         body = await page.inner_text("main")
         assert "Amelia" in body and "Oscar" in body and "Bethany" not in body and "2 new" in body
-        await page.screenshot(path=SHOTS / "notices.png", full_page=True)
+        await page.screenshot(path=shots / "notices.png", full_page=True)
         await page.get_by_role("link", name="Amelia Synthetic").click()
-        await page.screenshot(path=SHOTS / "notice.png", full_page=True)
+        await page.screenshot(path=shots / "notice.png", full_page=True)
         await page.get_by_role("button", name="Acknowledge this notice").click()
         await page.get_by_text("Acknowledged.").first.wait_for()
         assert A_FIRST.notice_id in {a.notice_id for a in await acked_on_kafka(s, codec)}
-        await page.screenshot(path=SHOTS / "acknowledged.png", full_page=True)
+        await page.screenshot(path=shots / "acknowledged.png", full_page=True)
         await publish(s, codec, "route.encompass", recall(A_SECOND))
         await consume_all(s, codec, db, f"{s.topic_prefix}.web", 1)
         await page.goto(served.url + "/school/notices")
         body = await page.inner_text("main")
         assert "Withdrawn notice" in body and "Oscar" not in body
-        await page.screenshot(path=SHOTS / "withdrawn.png", full_page=True)
+        await page.screenshot(path=shots / "withdrawn.png", full_page=True)
         await page.emulate_media(media="print")
         await page.goto(served.url + f"/school/notices/{A_FIRST.notice_id}")
         assert not await page.get_by_role("button", name="Sign out").is_visible()
-        await page.screenshot(path=SHOTS / "print.png", full_page=True)
+        await page.screenshot(path=shots / "print.png", full_page=True)
 
 
 async def test_other_school_on_a_phone_sees_only_its_own(world: tuple[Settings, RecordCodec, Database],
-                                                         browser: Browser) -> None:
+                                                         browser: Browser, shots: Path) -> None:
     """School B on a phone-sized screen: its one notice, nothing of A's, even by A's URL; usable by keyboard."""
     s, _, db = world
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with Served(s, db) as served:
         context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         page = await context.new_page()
@@ -162,7 +170,7 @@ async def test_other_school_on_a_phone_sees_only_its_own(world: tuple[Settings, 
         assert "Bethany" in body and "Amelia" not in body and "Oscar" not in body
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, "no sideways scrolling on a phone"
-        await page.screenshot(path=SHOTS / "notices-phone.png", full_page=True)
+        await page.screenshot(path=shots / "notices-phone.png", full_page=True)
         response = await page.goto(served.url + f"/school/notices/{A_FIRST.notice_id}")
         assert response is not None and response.status == 404
         assert "Amelia" not in await page.inner_text("body")

@@ -23,7 +23,8 @@ from consumers.codec import RecordCodec, close, decode, encode, make_codec
 from consumers.database import Database, migrate
 from consumers.tables import EncompassAck, EncompassNotice
 from consumers.view_consumer import ViewConsumer, rebuild_views
-from schemas.models import EncompassAcknowledgement, EncompassNotice as NoticeRecord, Recall, Record
+from schemas.models import EncompassAcknowledgement, Recall, Record
+from schemas.models import EncompassNotice as NoticeRecord
 from tests.consumers.conftest import SCHOOL_A, SCHOOL_B, notice, recall
 from tests.integration.conftest import delete_topics, fresh_settings
 
