@@ -75,7 +75,10 @@ def worker() -> None:
     """Run the stream worker (intake, identity, routing) until interrupted."""
     from broker.app import run_worker
 
-    run_worker(Settings())
+    try:
+        run_worker(Settings())
+    except BrokerError as exc:  # refused to start, e.g. no schools directory: exit 2 with the reason
+        _fail(exc)
 
 
 def summary(
