@@ -31,7 +31,7 @@ from broker import _faust_patches, casebook
 from broker._deadlines import DefaultDeadlines
 from broker._offsets import OffsetGuard, Position
 from broker.batch import Received
-from broker.errors import BrokerError
+from broker.errors import ConfigurationError
 from broker.faults import Faults
 from broker.intake_stage import SEEN_TABLE, IntakeStage
 from broker.logs import configure_logging, get_logger
@@ -270,11 +270,11 @@ def _install_watch(app: faust.App, progress: _Progress, settings: Settings) -> N
 
 
 def _load_schools() -> dict[str, School]:
+    """The schools directory; without one the worker refuses to start (it would route notices blind)."""
     try:
         return load_schools(DEFAULT_SCHOOLS)
-    except (OSError, BrokerError):
-        log.warning("no schools directory; Encompass notices use authority defaults")
-        return {}
+    except OSError as exc:
+        raise ConfigurationError(f"schools directory not readable: {DEFAULT_SCHOOLS} ({type(exc).__name__})") from exc
 
 
 def _dump_tasks(*_: object) -> None:
