@@ -18,7 +18,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from broker import _faust_patches, casebook
+from broker import _faust_patches, casebook, sla_stage
 from broker._deadlines import DefaultDeadlines
 from broker._offsets import OffsetGuard, Position
 from broker.batch import Received
@@ -35,6 +36,7 @@ from broker.errors import ConfigurationError
 from broker.faults import Faults
 from broker.intake_stage import SEEN_TABLE, IntakeStage
 from broker.logs import configure_logging, get_logger
+from broker.metrics import Metrics
 from broker.outlet import DurableTables, Inbound, KafkaOutlet
 from broker.reference import DEFAULT_SCHOOLS, School, load_schools
 from broker.router_stage import RouterStage
@@ -188,7 +190,8 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         stream_wait_empty=False,
     )
     progress = _Progress(settings.kafka_bootstrap, group)
-    shorts = ["internal.accepted", "audit", "deadletter", "feedback.rejections", *ROUTE_TOPICS.values()]
+    shorts = ["internal.accepted", "audit", "deadletter", "feedback.rejections", "feedback.acknowledgements",
+              "sla.events", *ROUTE_TOPICS.values()]
     outlet = KafkaOutlet(settings.kafka_bootstrap, {s: cat.name(s) for s in shorts},
                          {s: cat.spec(s).partitions for s in shorts}, codec, {s: cat.spec(s).records for s in shorts})
     parts = cat.spec("intake.police").partitions
@@ -196,11 +199,17 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     tables = {name: app.Table(name, partitions=parts, key_type=str) for name in casebook.TABLES}
     intake_names = {cat.name(short): agency for agency, short in INTAKE_TOPICS.items()}
     faults = Faults.parse(settings.fault_plan)
+    metrics = Metrics()
     intake = IntakeStage(codec=codec, secret=secret, agencies=intake_names, outlet=outlet,
-                         state=DurableTables({SEEN_TABLE: seen}, outlet), faults=faults)
+                         state=DurableTables({SEEN_TABLE: seen}, outlet), faults=faults, metrics=metrics)
     router = RouterStage(codec=codec, secret=secret, schools=schools if schools is not None else _load_schools(),
                          deadlines=DefaultDeadlines(), outlet=outlet, state=DurableTables(tables, outlet),
-                         faults=faults)
+                         faults=faults, metrics=metrics)
+    sla_tables = {name: app.Table(name, partitions=parts, key_type=str) for name in sla_stage.TABLES}
+    tracker = sla_stage.SlaStage(codec=codec, outlet=outlet, state=DurableTables(sla_tables, outlet),
+                                 runner_for=sla_stage.partition_runner, metrics=metrics, faults=faults)
+    sla_names = {cat.name(s) for s in sla_stage.INPUT_TOPICS}
+    sla_topic = app.topic(*sla_names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     intake_topic = app.topic(*intake_names, key_type=bytes, value_type=bytes, key_serializer="raw",
                              value_serializer="raw")
     accepted_topic = app.topic(cat.name("internal.accepted"), key_type=bytes, value_type=bytes,
@@ -214,25 +223,55 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     async def router_agent(stream: faust.StreamT[bytes]) -> None:
         await _serve(app, "router", stream, router, progress, batch=settings.batch_size)
 
+    @app.agent(sla_topic, concurrency=1)
+    async def sla_agent(stream: faust.StreamT[bytes]) -> None:
+        await _serve(app, "sla", stream, tracker, progress, batch=settings.batch_size)
+
+    @app.timer(settings.sla_tick_seconds)  # type: ignore[untyped-decorator]
+    async def sla_tick() -> None:
+        """Emit due AT_RISK / BREACHED events for the clocks of the partitions this worker owns (every worker)."""
+        if app.rebalancing or app.in_recovery:
+            return
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in sla_names}
+        now = datetime.now(UTC)
+        try:
+            await tracker.tick(now, owned)
+        except Exception as exc:  # the next tick tries again; clocks are idempotent (derived event ids)
+            log.warning("SLA tick failed; retrying at the next tick", error=type(exc).__name__)
+            return
+        metrics.open_clocks(tracker.open_clocks(now))
+
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:
-        """Connect the producer and register / look up every schema the worker writes, before the first batch."""
+        """Connect the producer and register / look up every schema the worker writes, before the first batch;
+        serve the metrics."""
         await outlet.start()
+        if settings.metrics_port:
+            try:
+                metrics.serve(settings.metrics_port)
+            except OSError as exc:
+                log.warning("metrics port unavailable; not serving metrics", port=settings.metrics_port,
+                            error=type(exc).__name__)
+        metrics.worker_up(settings.worker_id)
 
-    _install_watch(app, progress, settings)
+    _install_watch(app, progress, settings, forget=lambda tps: tracker.forget(
+        {tp.partition for tp in tps if tp.topic in sla_names}))
     return app
 
 
-def _install_watch(app: faust.App, progress: _Progress, settings: Settings) -> None:
+def _install_watch(app: faust.App, progress: _Progress, settings: Settings,
+                   forget: Callable[[Any], None]) -> None:
     """Rebalance hooks (forget partitions) and the stall watchdog timer; log readiness."""
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(_app: Any, revoked: Any, **_: Any) -> None:
         progress.guard.forget(revoked)
+        forget(revoked)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(_app: Any, assigned: Any, **_: Any) -> None:
         progress.guard.forget(assigned)
+        forget(assigned)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def _ready(_app: Any, **_: Any) -> None:

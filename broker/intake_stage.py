@@ -32,6 +32,7 @@ from broker.faults import Faults
 from broker.identity import AgencyNotification, subjects
 from broker.intake import Seen, Verdict, admit, content_hash, derived_id
 from broker.logs import get_logger
+from broker.metrics import Metrics
 from broker.outlet import Inbound, Outlet, StateWriter, prefetch_schemas
 from schemas.codec import Codec, InvalidPayload
 from schemas.models import REFERENCE, AgencyType, AuditEvent, AuditRecord, DeadLetter, FieldError, Record, Rejection
@@ -83,8 +84,9 @@ class IntakeStage:
     """Decides and records the outcome of intake records (see the module docstring)."""
 
     def __init__(self, *, codec: Codec, secret: bytes, agencies: Mapping[str, AgencyType], outlet: Outlet,
-                 state: StateWriter, faults: Faults | None = None) -> None:
+                 state: StateWriter, faults: Faults | None = None, metrics: Metrics | None = None) -> None:
         self.faults = faults or Faults()
+        self.metrics = metrics
         self.codec = codec
         self.secret = secret
         self.agencies = dict(agencies)
@@ -121,6 +123,16 @@ class IntakeStage:
         for plan in plans:
             self._log(plan)
         return [p.outcome for p in plans]
+
+    def _count(self, plan: _Plan) -> None:
+        """Metrics of one settled record (notifications in by agency and kind; dead letters by reason)."""
+        if self.metrics is None:
+            return
+        if plan.refusal is not None:
+            self.metrics.dead_lettered(plan.refusal.reason, plan.refusal.stage)
+        elif plan.outcome is IntakeOutcome.ACCEPTED and plan.sends:
+            record = plan.sends[0][2]
+            self.metrics.notification_in(self.agencies[plan.item.msg.topic].value, type(record).__name__)
 
     # ----------------------------------------------------------------------------------- deciding
     def _plan(self, item: Received, view: Mapping[str, Any]) -> _Plan:
@@ -254,8 +266,8 @@ class IntakeStage:
         await shrinking("intake.refuse", letters, send_all)
         self._log(plan)
 
-    @staticmethod
-    def _log(plan: _Plan) -> None:
+    def _log(self, plan: _Plan) -> None:
+        self._count(plan)
         msg = plan.item.msg
         where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
                  "notification_id": str(plan.nid) if plan.nid else None}

@@ -28,6 +28,7 @@ from broker.faults import Faults
 from broker.identity import AgencyNotification
 from broker.intake_stage import audit_record, instant
 from broker.logs import get_logger
+from broker.metrics import Metrics
 from broker.outlet import Inbound, Outlet, Send, StateWriter, partition_of, prefetch_schemas
 from broker.reference import School
 from broker.routing import DeadlineCalculator
@@ -63,8 +64,9 @@ class RouterStage:
 
     def __init__(self, *, codec: Codec, secret: bytes, schools: Mapping[str, School],
                  deadlines: DeadlineCalculator, outlet: Outlet, state: StateWriter,
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, metrics: Metrics | None = None) -> None:
         self.faults = faults or Faults()
+        self.metrics = metrics
         self.codec = codec
         self.secret = secret
         self.schools = schools
@@ -163,9 +165,14 @@ class RouterStage:
             self.faults.check("router.record", plan.nid)
         await self.state.write([(p.item.msg.partition, p.step.writes, p.item.run) for p in plans if p.step.writes])
 
-    @staticmethod
-    def _log(plan: _Plan) -> None:
+    def _log(self, plan: _Plan) -> None:
         msg, step = plan.item.msg, plan.step
+        if self.metrics is not None:
+            for out in step.outputs:
+                verified = getattr(out.payload, "calendar_verified", True)
+                self.metrics.output_routed(out.route, calendar_verified=verified, authority=out.recipient)
+            if step.outputs and not step.skipped:
+                self.metrics.routed_latency(max(0.0, time.time() - plan.received.timestamp()))
         _log.info("skipped" if step.skipped else "routed", topic=msg.topic, partition=msg.partition,
                   offset=msg.offset, notification_id=plan.nid, why=step.skipped, outputs=len(step.outputs),
                   broadcast=step.broadcast is not None)
@@ -196,5 +203,7 @@ class RouterStage:
 
         letters = [letter]
         await shrinking("router.deadletter", letters, send_both)
+        if self.metrics is not None:
+            self.metrics.dead_lettered("ROUTING_FAILED", exc.stage)
         _log.error("dead-lettered", topic=msg.topic, partition=msg.partition, offset=msg.offset, stage=exc.stage,
                    error=type(exc.cause).__name__)
