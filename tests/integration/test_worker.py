@@ -120,7 +120,8 @@ async def test_resend_with_different_content_is_a_conflict(settings: Settings, f
     changed = incident.model_copy(update={"police_reference": "TESTPPN/CHANGED"})
     await publish(settings, changed)
     got = await wait_for(settings, ("deadletter", "feedback.rejections"), lambda g: bool(
-        [r for _, r in g if isinstance(r, DeadLetter) and r.notification_id == nid and r.reason == "CONFLICT"]))
+        [r for _, r in g if isinstance(r, DeadLetter) and r.notification_id == nid and r.reason == "CONFLICT"])
+        and any(isinstance(r, Rejection) and r.notification_id == nid for _, r in g))
     rejection = [r for _, r in got if isinstance(r, Rejection) and r.notification_id == nid]
     assert rejection and rejection[0].source_reference == incident.envelope.source_reference
 
