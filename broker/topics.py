@@ -126,7 +126,7 @@ _SPECS: tuple[TopicSpec, ...] = (
         "feedback.acknowledgements",
         TopicKind.FEEDBACK,
         PARTITIONS,
-        (m.EncompassAcknowledgement, m.FrontDoorDecision, m.TriageItemDiscussed),
+        (m.EncompassAcknowledgement, m.FrontDoorDecision, m.TriageItemDiscussed, m.ItemAcknowledgement),
     ),
     TopicSpec("sla.events", TopicKind.FEEDBACK, PARTITIONS, (m.SlaEvent,)),
     TopicSpec("audit", TopicKind.AUDIT, PARTITIONS, (m.AuditRecord,)),

@@ -44,6 +44,7 @@ __all__ = [
     "Envelope",
     "FrontDoorDecision",
     "FrontDoorReferral",
+    "ItemAcknowledgement",
     "HealthSafeguardingNotification",
     "MaracReferral",
     "PoliceChildConcern",
@@ -973,6 +974,17 @@ class SlaEvent(Record):
     calendar_verified: bool = Field(True, description="false when the deadline fell back to working days")
 
 
+class ItemAcknowledgement(Record):
+    """An authority's team acknowledged a routed item that has no richer acknowledgement of its own (an
+    emergency duty alert, a MARAC referral); stops its SLA clock."""
+
+    output_id: UUID = Field(description="the item acknowledged (alert_id, referral_id)")
+    route: Route = Field(description="the item's route")
+    recipient: str = Field(max_length=RECIPIENT_MAX, description="the acknowledging recipient (authority code)")
+    acknowledged: Instant = Field(description="when (UTC)")
+    by_role: str = Field("EDT", max_length=50, description="role of who acknowledged (never a name)")
+
+
 class EncompassAcknowledgement(Record):
     """A school's designated safeguarding lead acknowledged an Encompass notice."""
 
@@ -1041,6 +1053,7 @@ FEEDBACK: tuple[type[Record], ...] = (
     EncompassAcknowledgement,
     FrontDoorDecision,
     TriageItemDiscussed,
+    ItemAcknowledgement,
 )
 INTERNAL: tuple[type[Record], ...] = (SupersedeRequest,)
 ALL_RECORDS: tuple[type[Record], ...] = NOTIFICATIONS + OUTPUTS + FEEDBACK + INTERNAL

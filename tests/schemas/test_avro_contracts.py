@@ -43,6 +43,7 @@ from schemas.models import (
     FrontDoorDecision,
     FrontDoorReferral,
     FrontDoorResponse,
+    ItemAcknowledgement,
     LawfulBasis,
     MaracCriterion,
     MaracReferral,
@@ -269,6 +270,7 @@ _HAND_BUILT: list[Record] = [
     FrontDoorDecision(referral_id=_uid(1), authority="E06000051", response=FrontDoorResponse.EARLY_HELP,
                       rag=Rag.AMBER, decided=T0),
     TriageItemDiscussed(item_id=_uid(7), authority="E06000059", marac_referred=True, discussed=T0),
+    ItemAcknowledgement(output_id=_uid(8), route=Route.EMERGENCY_DUTY, recipient="E06000051", acknowledged=T0),
 ]
 
 
