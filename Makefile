@@ -19,12 +19,11 @@ stop:
 	bash deploy/registry.sh stop
 	bash deploy/kafka.sh stop
 
-bench:
+bench:  # one run of every benchmark, appended to docs/benchmarks.md; bigger: make bench BENCH_ARGS="--count 50000"
 	bash deploy/bootstrap.sh
 	bash deploy/kafka.sh start
 	bash deploy/registry.sh start
-	.venv/bin/python -m benchmarks.throughput 2000
-	.venv/bin/python -m benchmarks.recovery 3000
+	.venv/bin/python -m benchmarks.bench $(BENCH_ARGS)
 
 crash:
 	bash deploy/bootstrap.sh
