@@ -30,11 +30,20 @@ __all__ = [
     "Account",
     "AlertNotice",
     "Base",
+    "CumulativeAlert",
+    "Decision",
+    "EmergencyAck",
+    "EmergencyAlert",
     "EncompassAck",
     "EncompassNotice",
+    "MaracFlag",
     "MorningAlert",
     "NoticeRead",
+    "Referral",
+    "ReferralChildRow",
     "SignInAttempt",
+    "TriageDiscussion",
+    "TriageItem",
     "UtcDateTime",
     "ViewAudit",
     "ViewSkip",
@@ -204,3 +213,183 @@ class ViewSkip(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("topic", "partition", "offset", name="uq_view_skips_coordinates"),)
+
+
+# --- Issue 11: the local authority's pages (front door, DV triage, emergency duty). Rebuildable from Kafka:
+# referrals and their children (route.frontdoor), cumulative-concern alerts, triage items, MARAC referrals,
+# emergency duty alerts (their route topics) and decisions / discussions read back from
+# feedback.acknowledgements (rows with no account). The app's own: the reasons typed with a decision
+# (not on Kafka yet) and emergency duty acknowledgements (no Kafka record for them yet).
+
+
+class Referral(Base):
+    """A front door referral (view of route.frontdoor); a recall or an amendment erases its details."""
+
+    __tablename__ = "frontdoor_referrals"
+    referral_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9), index=True)
+    notification_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    supersedes_referral: Mapped[str | None] = mapped_column(String(36))
+    agency_type: Mapped[str | None] = mapped_column(String(20))
+    organisation_code: Mapped[str | None] = mapped_column(String(64))
+    source_reference: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str | None] = mapped_column(String(64))
+    occurred: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_due: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    adult_risk_only: Mapped[bool | None] = mapped_column(Boolean)
+    risk_level: Mapped[str | None] = mapped_column(String(20))
+    priority: Mapped[str | None] = mapped_column(String(20))
+    security_marking: Mapped[str | None] = mapped_column(String(30))
+    lawful_basis: Mapped[str | None] = mapped_column(String(40))
+    consent: Mapped[str | None] = mapped_column(String(50))
+    safety_caveats: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    rag: Mapped[str | None] = mapped_column(String(10))
+    rag_reason: Mapped[str | None] = mapped_column(String(500))
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(20))
+    superseded_by: Mapped[str | None] = mapped_column(String(36))
+
+
+class ReferralChildRow(Base):
+    """A child listed on a referral (deleted when the referral is recalled or replaced)."""
+
+    __tablename__ = "frontdoor_referral_children"
+    referral_id: Mapped[str] = mapped_column(ForeignKey("frontdoor_referrals.referral_id", ondelete="CASCADE"),
+                                             primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    authority: Mapped[str] = mapped_column(String(9))
+    child_key: Mapped[str] = mapped_column(String(128))
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    family_name: Mapped[str | None] = mapped_column(String(100))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    unborn: Mapped[bool] = mapped_column(Boolean, default=False)
+    education_status: Mapped[str] = mapped_column(String(20))
+    school_urn: Mapped[str | None] = mapped_column(String(7))
+    education_contact_needed: Mapped[bool] = mapped_column(Boolean, default=False)
+    present: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_frontdoor_children_authority_key", "authority", "child_key"),)
+
+
+class CumulativeAlert(Base):
+    """A cumulative-concern alert (view of route.cumulative-concern)."""
+
+    __tablename__ = "cumulative_alerts"
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9), index=True)
+    child_key: Mapped[str | None] = mapped_column(String(128))
+    trigger: Mapped[str | None] = mapped_column(String(20))
+    notification_ids: Mapped[str | None] = mapped_column(Text)
+    agency_types: Mapped[str | None] = mapped_column(Text)
+    window_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    raised: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class Decision(Base):
+    """A front door decision on a referral or a cumulative-concern alert (first one kept). The reasons are the
+    app's own (FrontDoorDecision has no field for them yet); a row read back from Kafka has no account."""
+
+    __tablename__ = "frontdoor_decisions"
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9), index=True)
+    response: Mapped[str] = mapped_column(String(40))
+    rag: Mapped[str] = mapped_column(String(10))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    previous_rag: Mapped[str | None] = mapped_column(String(10))
+    rag_reason: Mapped[str | None] = mapped_column(Text)
+    account_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class TriageItem(Base):
+    """A DV triage item (view of route.dvtriage); holds keys, never names."""
+
+    __tablename__ = "dv_triage_items"
+    item_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9))
+    notification_id: Mapped[str | None] = mapped_column(String(36))
+    agency_type: Mapped[str | None] = mapped_column(String(20))
+    source_reference: Mapped[str | None] = mapped_column(String(64))
+    victim_key: Mapped[str | None] = mapped_column(String(128))
+    perpetrator_key: Mapped[str | None] = mapped_column(String(128))
+    child_keys: Mapped[str | None] = mapped_column(Text)
+    risk_level: Mapped[str | None] = mapped_column(String(20))
+    ticks: Mapped[int | None] = mapped_column(Integer)
+    meeting_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    marac: Mapped[bool] = mapped_column(Boolean, default=False)
+    marac_criteria: Mapped[str | None] = mapped_column(Text)
+    occurred: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(20))
+
+    __table_args__ = (Index("ix_dv_triage_items_authority_meeting", "authority", "meeting_at"),)
+
+
+class MaracFlag(Base):
+    """A MARAC referral (view of route.marac): flags the triage item it names, whenever it arrives."""
+
+    __tablename__ = "marac_referrals"
+    referral_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9))
+    triage_item_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    notification_id: Mapped[str | None] = mapped_column(String(36))
+    criteria: Mapped[str | None] = mapped_column(Text)
+    occurred: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TriageDiscussion(Base):
+    """The meeting discussed an item (first one kept); a row read back from Kafka has no account."""
+
+    __tablename__ = "dv_triage_discussions"
+    item_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9), index=True)
+    marac_referred: Mapped[bool] = mapped_column(Boolean)
+    discussed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    account_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class EmergencyAlert(Base):
+    """An out-of-hours alert for the emergency duty team (view of route.emergency-duty)."""
+
+    __tablename__ = "emergency_duty_alerts"
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9))
+    notification_id: Mapped[str | None] = mapped_column(String(36))
+    agency_type: Mapped[str | None] = mapped_column(String(20))
+    source_reference: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    child_keys: Mapped[str | None] = mapped_column(Text)
+    received: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    safety_caveats: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(20))
+
+    __table_args__ = (Index("ix_emergency_duty_alerts_authority_received", "authority", "received"),)
+
+
+class EmergencyAck(Base):
+    """DATABASE ONLY (no Kafka record exists for it yet): the emergency duty team acknowledged an alert."""
+
+    __tablename__ = "emergency_duty_acks"
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority: Mapped[str] = mapped_column(String(9), index=True)
+    acknowledged_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    by_role: Mapped[str] = mapped_column(String(50))
+    account_id: Mapped[int] = mapped_column(Integer)

@@ -107,8 +107,11 @@ def account_disable(username: str = typer.Argument(..., help="account name")) ->
 
 
 @web_app.command("demo-accounts")
-def demo_accounts(count: int = typer.Option(3, help="schools to make a demo DSL account for")) -> None:
-    """Demo DSL accounts (dsl-<URN>, new random passwords each time) for the schools with most notices."""
+def demo_accounts(count: int = typer.Option(3, help="schools to make a demo DSL account for"),
+                  authorities: int = typer.Option(2, help="authorities to make front door, triage, EDT accounts for"),
+                  ) -> None:
+    """Demo DSL accounts (dsl-<URN>) for the schools with most notices, and frontdoor-, triage- and edt-<ONS code>
+    accounts for the authorities with most referrals; new random passwords each time."""
     from consumers.demo import make_demo_accounts
 
     if Settings().profile == "production":
@@ -117,25 +120,30 @@ def demo_accounts(count: int = typer.Option(3, help="schools to make a demo DSL 
     web, db = _db()
     for username, urn, notices, password in make_demo_accounts(db, count):
         typer.echo(f"{web.public_url}  account {username}  password {password}  (school {urn}, {notices} notices)")
+    from consumers.authority_demo import make_authority_accounts
+
+    for username, role, authority, password in make_authority_accounts(db, authorities):
+        typer.echo(f"{web.public_url}  account {username}  password {password}  ({role.value}, authority {authority})")
 
 
 def _topics(settings: Settings) -> dict[str, list[Any]]:
-    from schemas.models import EncompassAcknowledgement, EncompassNotice, Recall
+    from consumers.authority_view import ACK_RECORDS, authority_topics
+    from schemas.models import EncompassNotice, Recall
 
     cat = catalogue(settings.topic_prefix)
     return {cat.name("route.encompass"): [EncompassNotice, Recall],
-            cat.name("feedback.acknowledgements"): [EncompassAcknowledgement]}
+            cat.name("feedback.acknowledgements"): list(ACK_RECORDS), **authority_topics(settings.topic_prefix)}
 
 
 def _ack_sink(settings: Settings, web: WebSettings) -> KafkaAckSink:
-    from consumers.acknowledge import KafkaAckSink
+    from consumers.authority_view import ACK_RECORDS
     from consumers.codec import make_codec
-    from schemas.models import EncompassAcknowledgement
+    from consumers.feedback import KafkaFeedbackSink
 
     topic = catalogue(settings.topic_prefix).name("feedback.acknowledgements")
-    return KafkaAckSink(settings.kafka_bootstrap, topic,
-                        lambda: make_codec(settings.registry_url, {topic: [EncompassAcknowledgement]}),
-                        web.ack_timeout_seconds)
+    return KafkaFeedbackSink(settings.kafka_bootstrap, topic,
+                             lambda: make_codec(settings.registry_url, {topic: list(ACK_RECORDS)}),
+                             web.ack_timeout_seconds)
 
 
 def _server(settings: Settings, web: WebSettings, db: Database) -> uvicorn.Server:
@@ -178,7 +186,8 @@ def serve() -> None:
 
 @web_app.command("views")
 def views(rebuild: bool = typer.Option(False, help="empty the views and re-read the topics first")) -> None:
-    """The view consumer: route.encompass and feedback.acknowledgements into the database, forever."""
+    """The view consumer: route.encompass, the authority route topics and feedback.acknowledgements into the
+    database, forever."""
     settings = Settings()
     configure_logging(json=settings.log_json)
     web, db = _db()

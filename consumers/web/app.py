@@ -21,7 +21,7 @@ from starlette.responses import Response
 from consumers.acknowledge import AckSink
 from consumers.database import Database
 from consumers.settings import WebSettings
-from consumers.web import auth_pages, school_pages
+from consumers.web import auth_pages, edt, frontdoor, school_pages, triage
 from consumers.web.common import AppState, Forbidden, SignInRequired, page, principal_of
 
 __all__ = ["create_app"]
@@ -85,4 +85,7 @@ def create_app(web: WebSettings, db: Database, sink: AckSink, clock: Callable[[]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(auth_pages.router)
     app.include_router(school_pages.router)
+    app.include_router(frontdoor.router)
+    app.include_router(triage.router)
+    app.include_router(edt.router)
     return app
