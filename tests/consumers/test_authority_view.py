@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from pathlib import Path
 
+from alembic import command
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 from consumers.authority_view import empty_rebuildable
@@ -20,6 +23,7 @@ from tests.consumers.authority_data import (
     DORSET,
     MEETING,
     SHROPSHIRE,
+    TABLES,
     apply,
     child,
     cumulative,
@@ -140,8 +144,18 @@ def test_decision_read_back_from_kafka_is_kept_and_rebuild_keeps_the_apps_own(an
         assert [d.subject_id for d in s.scalars(select(Decision))] == [str(b.referral_id)]
 
 
-def test_migrations_end_at_the_authority_pages() -> None:
-    """The newest migration is 0002 (the authority pages), on top of the school feed's 0001."""
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    assert script.get_current_head() == "0002"
+def test_authority_migration_follows_the_school_feed_and_creates_the_tables(tmp_path: Path) -> None:
+    """Migration 0002 sits on 0001 in one linear history, and upgrading a 0001 database to it adds the tables."""
+    url = f"sqlite:///{tmp_path}/old.db"
+    cfg = alembic_config(url)
+    script = ScriptDirectory.from_config(cfg)
+    assert len(script.get_heads()) == 1
     assert script.get_revision("0002").down_revision == "0001"  # type: ignore[union-attr]
+    command.upgrade(cfg, "0001")
+    command.upgrade(cfg, "0002")
+    db = Database(url)
+    try:
+        names = set(sa_inspect(db.engine).get_table_names())
+    finally:
+        db.dispose()
+    assert {t.__tablename__ for t in TABLES} <= names
