@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -39,6 +41,9 @@ __all__ = [
     "MaracFlag",
     "MorningAlert",
     "NoticeRead",
+    "OpsDeadLetter",
+    "OpsRedrive",
+    "OpsSlaEvent",
     "Referral",
     "ReferralChildRow",
     "SignInAttempt",
@@ -393,3 +398,53 @@ class EmergencyAck(Base):
     acknowledged_at: Mapped[datetime] = mapped_column(UtcDateTime)
     by_role: Mapped[str] = mapped_column(String(50))
     account_id: Mapped[int] = mapped_column(Integer)
+
+
+# --- Issue 9: the operations dashboard. Rebuildable from Kafka: `ops_sla_events` (sla.events) and
+# `ops_dead_letters` (deadletter). The app's own: `ops_redrives` (who redrove which dead letter, once).
+
+
+class OpsSlaEvent(Base):
+    """One SLA event (view of sla.events), keyed by its derived id, so a re-read adds nothing."""
+
+    __tablename__ = "ops_sla_events"
+    sla_event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    output_id: Mapped[str] = mapped_column(String(36), index=True)
+    route: Mapped[str] = mapped_column(String(30))
+    recipient: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(20))
+    due: Mapped[datetime] = mapped_column(UtcDateTime)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    calendar_verified: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OpsDeadLetter(Base):
+    """A dead letter (view of deadletter): where it came from and why; the raw bytes only when whole."""
+
+    __tablename__ = "ops_dead_letters"
+    dead_letter_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source_topic: Mapped[str] = mapped_column(String(249))
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500), index=True)
+    stage: Mapped[str] = mapped_column(String(100))
+    notification_id: Mapped[str | None] = mapped_column(String(36))
+    raw_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw_value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw_size: Mapped[int | None] = mapped_column(Integer)
+    raw_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class OpsRedrive(Base):
+    """DATABASE ONLY: a dead letter's redrive (claimed PENDING before the send, DONE after; at most one)."""
+
+    __tablename__ = "ops_redrives"
+    dead_letter_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10))
+    account_id: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    target_topic: Mapped[str] = mapped_column(String(249))
+    target_partition: Mapped[int | None] = mapped_column(Integer)
+    target_offset: Mapped[int | None] = mapped_column(BigInteger)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from broker.logs import get_logger
 from broker.reader import Consumed, read_topics
 from broker.topics import catalogue
-from consumers import authority_view
+from consumers import authority_view, ops_view
 from consumers.codec import RecordCodec, decode
 from consumers.database import Database
 from consumers.encompass_view import apply_record
@@ -36,7 +36,7 @@ def view_topics(prefix: str) -> list[str]:
     """The topics the views are built from (the school feed's, then the local authority's route topics)."""
     cat = catalogue(prefix)
     return [cat.name("route.encompass"), cat.name("feedback.acknowledgements"),
-            *authority_view.authority_topics(prefix)]
+            *authority_view.authority_topics(prefix), *ops_view.ops_topics(prefix)]
 
 
 def _skip(session: Session, rec: Consumed, reason: str) -> None:
@@ -74,6 +74,7 @@ def apply_batch(db: Database, decoded: Iterable[Decoded]) -> int:
             received = datetime.fromtimestamp(rec.timestamp_ms / 1000, UTC)
             apply_record(s, record, received)
             authority_view.apply_record(s, record, received)
+            ops_view.apply_record(s, record, received)
             count += 1
     return count
 
@@ -87,6 +88,7 @@ async def rebuild_views(db: Database, codec: RecordCodec, bootstrap: str, topics
         s.execute(delete(EncompassNotice))
         s.execute(delete(EncompassAck).where(EncompassAck.account_id.is_(None)))
         authority_view.empty_rebuildable(s)
+        ops_view.empty_rebuildable(s)
     return await asyncio.to_thread(apply_batch, db, await decode_all(codec, records))
 
 

@@ -124,15 +124,21 @@ def demo_accounts(count: int = typer.Option(3, help="schools to make a demo DSL 
 
     for username, role, authority, password in make_authority_accounts(db, authorities):
         typer.echo(f"{web.public_url}  account {username}  password {password}  ({role.value}, authority {authority})")
+    from consumers.ops_view import make_ops_account
+
+    username, password = make_ops_account(db)
+    typer.echo(f"{web.public_url}/operations  account {username}  password {password}  (OPERATIONS dashboard)")
 
 
 def _topics(settings: Settings) -> dict[str, list[Any]]:
     from consumers.authority_view import ACK_RECORDS, authority_topics
+    from consumers.ops_view import ops_topics
     from schemas.models import EncompassNotice, Recall
 
     cat = catalogue(settings.topic_prefix)
     return {cat.name("route.encompass"): [EncompassNotice, Recall],
-            cat.name("feedback.acknowledgements"): list(ACK_RECORDS), **authority_topics(settings.topic_prefix)}
+            cat.name("feedback.acknowledgements"): list(ACK_RECORDS), **authority_topics(settings.topic_prefix),
+            **ops_topics(settings.topic_prefix)}
 
 
 def _ack_sink(settings: Settings, web: WebSettings) -> KafkaAckSink:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from consumers.acknowledge import AckSink
 from consumers.database import Database
 from consumers.settings import WebSettings
-from consumers.web import auth_pages, edt, frontdoor, school_pages, triage
+from consumers.web import auth_pages, edt, frontdoor, ops, school_pages, triage
 from consumers.web.common import AppState, Forbidden, SignInRequired, page, principal_of
 
 __all__ = ["create_app"]
@@ -88,4 +88,5 @@ def create_app(web: WebSettings, db: Database, sink: AckSink, clock: Callable[[]
     app.include_router(frontdoor.router)
     app.include_router(triage.router)
     app.include_router(edt.router)
+    app.include_router(ops.router)
     return app
