@@ -77,7 +77,8 @@ class DrillWorker:
         """Start a worker process."""
         env = dict(os.environ, MASH_KAFKA_BOOTSTRAP=self.settings.kafka_bootstrap,
                    MASH_TOPIC_PREFIX=self.settings.topic_prefix, MASH_WORKER_DATA_DIR=self.settings.worker_data_dir,
-                   MASH_IDENTITY_SECRET=self.settings.identity_secret.get_secret_value(), PYTHONUNBUFFERED="1")
+                   MASH_IDENTITY_SECRET=self.settings.identity_secret.get_secret_value(),
+                   MASH_REGISTRY_URL=self.settings.registry_url, MASH_METRICS_PORT="0", PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(WORKER, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
 
     def kill(self, *, wipe: bool = False) -> None:

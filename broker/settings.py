@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.registry import default_url
+
 __all__ = ["Settings"]
 
 
@@ -14,7 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
-    registry_url: str = Field("http://127.0.0.1:8081/apis/ccompat/v7", description="Confluent-compatible API")
+    registry_url: str = Field(default_factory=default_url, description="Confluent-compatible API of the registry")
     topic_prefix: str = Field("mash", description="prefix of every topic name, so runs can sit side by side")
     profile: str = Field("local", description="topic profile: local (replication 1) or production")
     identity_secret: SecretStr = Field(

@@ -20,4 +20,4 @@ def test_migrate_twice_is_harmless(any_db: Database) -> None:
     """Migrating an up-to-date database changes nothing."""
     migrate(any_db.url)
     with any_db.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"

@@ -15,7 +15,6 @@ from broker.run import LONDON
 from broker.settings import Settings
 from broker.topics import catalogue
 from producers.sdk import AgencyClient
-from schemas.codec import Codec
 from schemas.models import (
     Action,
     AgencyType,
@@ -34,7 +33,7 @@ from schemas.models import (
     RiskLevel,
 )
 from tests.broker.factories import child, envelope, health_notification, police_incident
-from tests.integration.conftest import WorkerProcess, read_decoded, wait_for
+from tests.integration.conftest import WorkerProcess, encode_for, read_decoded, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +158,8 @@ async def test_malformed_payload_is_dead_lettered_and_rejected(settings: Setting
     try:
         await producer.send_and_wait(cat.name("intake.police"), key=b"garbage-key", value=b"\x00\x00\x00\x00\x07junk")
         await producer.send_and_wait(
-            cat.name("intake.police"), key=str(bad_env.notification_id).encode(), value=Codec().encode(invalid)
+            cat.name("intake.police"), key=str(bad_env.notification_id).encode(),
+            value=await encode_for(settings, invalid, "intake.police"),
         )
     finally:
         await producer.stop()
@@ -212,7 +212,6 @@ async def test_high_risk_at_two_in_the_morning_alerts_emergency_duty(settings: S
     cat = catalogue(settings.topic_prefix)
     night = datetime.combine(date(2026, 11, 18), datetime.min.time(), LONDON).replace(hour=2)  # a Wednesday
     day = night.replace(hour=11)
-    codec = Codec()
     sent = {}
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await producer.start()
@@ -222,7 +221,8 @@ async def test_high_risk_at_two_in_the_morning_alerts_emergency_duty(settings: S
                                        occurred=received.astimezone(UTC) - timedelta(hours=1))
             ms = str(int(received.timestamp() * 1000)).encode()
             await producer.send_and_wait(cat.name("internal.accepted"), key=b"E06000051",
-                                         value=codec.encode(incident), headers=[("received-ms", ms)])
+                                         value=await encode_for(settings, incident, "internal.accepted"),
+                                         headers=[("received-ms", ms)])
             sent[received.hour] = incident.envelope.notification_id
     finally:
         await producer.stop()
