@@ -15,6 +15,7 @@ lint:
 	.venv/bin/mypy
 
 stop:
+	bash deploy/web.sh stop
 	bash deploy/worker.sh stop
 	bash deploy/registry.sh stop
 	bash deploy/kafka.sh stop

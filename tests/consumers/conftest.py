@@ -41,7 +41,7 @@ NOW = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)  # a Monday evening
 def postgres_url() -> Iterator[str]:
     """One throwaway PostgreSQL cluster for the session (skipped when PostgreSQL is not installed)."""
     if pg_bin() is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.fail("PostgreSQL is not installed: deploy/bootstrap.sh installs it (apt-get install postgresql)")
     with throwaway_postgres() as url:
         yield url
 

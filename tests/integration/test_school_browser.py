@@ -105,7 +105,7 @@ async def browser() -> AsyncIterator[Browser]:
     """Debian's chromium, headless."""
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        pytest.fail("chromium is not installed: deploy/bootstrap.sh installs it (apt-get install chromium)")
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield b
