@@ -22,6 +22,7 @@ from broker.settings import Settings
 from broker.topics import INTAKE_TOPICS, catalogue
 from producers.sdk import AgencyClient
 from schemas.codec import Codec, schema_id_of
+from schemas.errors import RegistryError
 from schemas.models import AgencyType, AuditEvent, AuditRecord, Record
 from schemas.registry import SchemaRegistry
 
@@ -36,7 +37,8 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def fresh_settings(tag: str, **overrides: object) -> Settings:
     """Settings with a new topic prefix (catalogue applied, schemas published)."""
-    subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "start"], check=True, cwd=ROOT)
+    for service in ("kafka", "registry"):  # idempotent; other engineers' runs may have restarted them
+        subprocess.run(["bash", str(ROOT / "deploy" / f"{service}.sh"), "start"], check=True, cwd=ROOT)
     prefix = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
     values: dict[str, Any] = {"topic_prefix": prefix, "worker_data_dir": str(ROOT / ".local" / "bench")}
     values.update(overrides)
@@ -221,6 +223,23 @@ async def read_ranges(s: Settings, ranges: Mapping[TopicPartition, tuple[int, in
         await consumer.stop()
 
 
+async def _known(codec: Codec, value: bytes | None, patience: float = 180.0) -> None:
+    """Fetch the writer schema of a value's id if the codec lacks it; waits out a registry restart (other
+    engineers' runs restart the shared one) instead of failing the benchmark."""
+    schema_id = schema_id_of(value)
+    if schema_id is None or codec.knows(schema_id):
+        return
+    give_up = time.monotonic() + patience
+    while True:
+        try:
+            await codec.fetch(schema_id)
+            return
+        except RegistryError as exc:
+            if exc.status == 404 or time.monotonic() > give_up:
+                raise
+            await asyncio.sleep(2.0)
+
+
 class AuditTail:
     """Consumes the audit topic incrementally from given offsets (no re-reading): which notifications have been
     accepted and which have at least one disclosed output. Values are read raw (Avro, no validation) with the
@@ -258,9 +277,7 @@ class AuditTail:
         for records in batch.values():
             for r in records:
                 n += 1
-                schema_id = schema_id_of(r.value)
-                if schema_id is not None and not self._codec.knows(schema_id):
-                    await self._codec.fetch(schema_id)
+                await _known(self._codec, r.value)
                 datum = self._codec.peek(r.value)
                 if datum is None:
                     continue
@@ -280,9 +297,7 @@ async def decode_all(s: Settings, records: Iterable[Raw]) -> list[tuple[Raw, dic
     out = []
     try:
         for r in records:
-            schema_id = schema_id_of(r.value)
-            if schema_id is not None and not codec.knows(schema_id):
-                await codec.fetch(schema_id)
+            await _known(codec, r.value)
             datum = codec.peek(r.value)
             if datum is not None:
                 out.append((r, datum))
@@ -350,6 +365,14 @@ def service_pid(name: str) -> int | None:
     return pid if Path(f"/proc/{pid}").exists() else None
 
 
+def _machine() -> dict[str, float]:
+    """Core-seconds the whole machine spent busy and idle since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return {"busy": (sum(ticks[:8]) - idle) / _TICK, "idle": idle / _TICK}
+
+
 @dataclass
 class CpuWindow:
     """CPU seconds of several processes over a window: `start()`, then `stop()`."""
@@ -361,10 +384,19 @@ class CpuWindow:
     def start(self) -> None:
         """Open the window."""
         self.begin = {n: self._now(pid, tree) for n, (pid, tree) in self.pids.items()}
+        self.begin.update(_machine())
 
     def stop(self) -> dict[str, float]:
-        """Close the window: CPU seconds used by each process in it."""
+        """Close the window: CPU seconds used by each process in it, then `other processes` (everything else
+        busy on the machine: other users' work included) and `idle` (core-seconds nobody used)."""
         self.used = {n: self._now(pid, tree) - self.begin[n] for n, (pid, tree) in self.pids.items()}
+        for n, (pid, _) in self.pids.items():
+            if self.used[n] < 0 or not Path(f"/proc/{pid}").exists():
+                self.used[n] = float("nan")  # restarted in the window (the shared registry, by another run)
+        machine = {k: v - self.begin[k] for k, v in _machine().items()}
+        ours = sum(v for v in self.used.values() if v == v)
+        self.used["other processes"] = max(0.0, machine["busy"] - ours)
+        self.used["idle"] = machine["idle"]
         return self.used
 
     @staticmethod

@@ -136,13 +136,13 @@ def _append(text: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmarks (see the module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=10_000, help="notifications in each saturated run (10,000)")
+    ap.add_argument("--count", type=int, default=5000, help="notifications in each saturated run (5,000)")
     ap.add_argument("--rate", type=float, default=100.0, help="offered load of the latency run, per second (100)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of the latency run (60)")
     ap.add_argument("--raw-count", type=int, default=100_000, help="records through the raw pass-through (100,000)")
     ap.add_argument("--micro-count", type=int, default=1000, help="notifications in the micro-benchmark (1,000)")
     ap.add_argument("--profile-seconds", type=float, default=15.0, help="py-spy duration; 0 skips the profile (15)")
-    ap.add_argument("--rebalance-count", type=int, default=5000, help="notifications in the rebalance run; 0 skips")
+    ap.add_argument("--rebalance-count", type=int, default=3000, help="notifications in the rebalance run; 0 skips")
     ap.add_argument("--workers", type=int, default=2, help="workers in the scale-out run; 1 skips it (2)")
     ap.add_argument("--batch-size", type=int, default=None, help="MASH_BATCH_SIZE for the workers (default 500)")
     ap.add_argument("--seed", type=int, default=2024)
@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     header = [f"### {started:%Y-%m-%d %H:%M} UTC", "",
               f"- commit {_commit()}; MASH_BATCH_SIZE {args.batch_size or Settings().batch_size}",
               f"- {_versions()}", f"- machine: {_machine()}",
-              f"- `python -m benchmarks.bench {' '.join(argv if argv is not None else sys.argv[1:])}`".replace(
-                  " `", "`"), ""]
+              f"- command: `{' '.join(['python -m benchmarks.bench', *(argv if argv is not None else sys.argv[1:])])}`",
+              ""]
     lines: list[str] = []
 
     def show(block: list[str]) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,6 +63,7 @@ from schemas.models import Record
 __all__ = ["Checks", "Latency", "RunResult", "night", "run_pipeline"]
 
 WARM_UP = 120
+_BATCH = re.compile(r"component=(?P<component>\w+).*?records=(?P<records>\d+)")
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 
 
@@ -140,12 +142,30 @@ class RunResult:
     written: dict[str, int]  # topic (without prefix) -> records written in the timed window
     latency: Latency  # intake append -> each routed output
     latency_first: Latency  # intake append -> first routed output
-    cpu: dict[str, float]  # process -> CPU seconds in the timed window
+    cpu: dict[str, float]  # process -> CPU seconds in the timed window (+ other processes, idle)
+    window_s: float  # the timed window: first send -> every notification routed (as the tail saw it)
     peak_rss_mb: list[float]
     checks: Checks
     logs: list[Path]
     profile: Path | None = None
     notes: list[str] = field(default_factory=list)
+    accepted_by_partition: list[int] = field(default_factory=list)  # internal.accepted records per partition
+
+    def per_worker(self) -> list[dict[str, int]]:
+        """Records each worker settled, by component, from its `batch settled` log lines (the SLA tracker's
+        per-record lines counted as such): how the group shared the work."""
+        out = []
+        for log in self.logs:
+            counts: dict[str, int] = collections.Counter()
+            for line in log.read_text(errors="replace").splitlines():
+                if "batch settled" in line:
+                    m = _BATCH.search(line)
+                    if m:
+                        counts[m["component"]] += int(m["records"])
+                elif "component=sla" in line and " topic=" in line:
+                    counts["sla"] += 1
+            out.append(dict(counts))
+        return out
 
     @property
     def per_s(self) -> float:
@@ -185,10 +205,18 @@ class RunResult:
             f"  latency intake append -> first routed output: {self.latency_first.text()}",
             f"  records written {self.written_total:,} = {self.written_per_notification:.2f} per notification "
             f"({self.written_per_s:,.0f} records/s): {written}",
-            f"  CPU in the window: {cpu}; worker CPU per notification {1000 * self.worker_cpu / self.count:.2f} ms; "
+            f"  CPU seconds in the {self.window_s:.1f} s window ({os.cpu_count()} cores): {cpu}; "
+            f"worker CPU per notification {1000 * self.worker_cpu / self.count:.2f} ms; "
             f"peak RSS {', '.join(f'{m:.0f} MB' for m in self.peak_rss_mb)}",
             f"  checks: {self.checks.text()}",
         ]
+        if self.workers > 1:
+            shares = "; ".join(f"worker{i + 1} " + ", ".join(f"{k} {v:,}" for k, v in sorted(w.items()))
+                               for i, w in enumerate(self.per_worker()))
+            out.append(f"  work per worker (records settled): {shares}")
+        if self.accepted_by_partition:
+            out.append(f"  internal.accepted records per partition (keyed by home authority): "
+                       f"{', '.join(f'{n:,}' for n in self.accepted_by_partition)}")
         out += [f"  note: {n}" for n in self.notes]
         return out
 
@@ -212,6 +240,7 @@ class _Drive:
     last_ack: float
     routed: int
     cpu: dict[str, float]
+    window_s: float
     peak_rss_mb: list[float]
     notes: list[str]
 
@@ -264,6 +293,7 @@ async def _drive(s: Settings, warm: Sequence[Encoded], timed: Sequence[Encoded],
     pids["bench driver"] = (os.getpid(), False)
     window = CpuWindow(pids)
     window.start()
+    window_t0 = time.monotonic()
     peaks = [0] * len(procs)
     spy: subprocess.Popen[bytes] | None = None
     joined = False
@@ -282,12 +312,16 @@ async def _drive(s: Settings, warm: Sequence[Encoded], timed: Sequence[Encoded],
             joined = True
             procs.append(join_late())
             peaks.append(0)
+            name = f"worker{len(procs)}"
+            window.pids[name] = (procs[-1].pid, False)
+            window.begin[name] = 0.0  # started inside the window
             progress(f"{label}: second worker started under load ({done:,} routed)")
 
     sending = asyncio.ensure_future(produce(s, timed, rate=rate, progress=progress))
     routed, notes = await _wait_routed(s, before, {e.notification_id for e in timed}, procs, label, progress,
                                        on_tick=tick)
     cpu = window.stop()
+    window_s = time.monotonic() - window_t0
     first_send, last_ack = await sending
     for i, p in enumerate(procs):
         peaks[i] = max(peaks[i], peak_rss_kb(p.pid))
@@ -297,7 +331,7 @@ async def _drive(s: Settings, warm: Sequence[Encoded], timed: Sequence[Encoded],
         _, err = await asyncio.to_thread(spy.communicate)
         if spy.returncode != 0:
             notes.append(f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}")
-    return _Drive(before, after, first_send, last_ack, routed, cpu, [k / 1024 for k in peaks], notes)
+    return _Drive(before, after, first_send, last_ack, routed, cpu, window_s, [k / 1024 for k in peaks], notes)
 
 
 async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, float, list[float], list[float],
@@ -389,10 +423,13 @@ def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rat
     progress(f"{label}: reading back")
     intake_s, elapsed, lat, lat_first, written, checks = asyncio.run(
         _read_back(s, d, len(warm) + len(timed)))
+    accepted = catalogue(s.topic_prefix).name("internal.accepted")
+    by_partition = [end - d.before.get(tp, 0) for tp, end in sorted(d.after.items(), key=lambda kv: kv[0].partition)
+                    if tp.topic == accepted]
     return RunResult(label, s.topic_prefix, len(d.peak_rss_mb), len(timed), rate, ready,
                      d.last_ack - d.first_send, intake_s, elapsed, d.routed, written, Latency.of(lat),
-                     Latency.of(lat_first), d.cpu, d.peak_rss_mb, checks, logs[:len(d.peak_rss_mb)], profile_out,
-                     d.notes)
+                     Latency.of(lat_first), d.cpu, d.window_s, d.peak_rss_mb, checks, logs[:len(d.peak_rss_mb)],
+                     profile_out, d.notes, by_partition)
 
 
 def main() -> None:
