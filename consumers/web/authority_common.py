@@ -45,6 +45,33 @@ def rag_label(rag: str | None) -> str:
     return rag if rag in ("RED", "AMBER", "GREEN") else "Not rated"
 
 
+CRITERIA = {
+    "DASH_HIGH": "DASH risk high",
+    "DASH_14_PLUS_TICKS": "14 or more DASH ticks",
+    "ESCALATION_3_INCIDENTS_12_MONTHS": "3 or more incidents in 12 months",
+    "REPEAT_WITHIN_12_MONTHS_OF_MARAC": "repeat within 12 months of a MARAC referral",
+    "PROFESSIONAL_JUDGEMENT": "professional judgement",
+}
+KINDS = {
+    "PoliceDomesticAbuseIncident": "Domestic abuse incident",
+    "PoliceChildConcern": "Child concern",
+    "HealthSafeguardingNotification": "Health safeguarding notification",
+    "ProbationRiskNotification": "Probation risk notification",
+    "YouthJusticeNotification": "Youth justice notification",
+}
+BASES = {
+    "CHILDREN_ACT_1989_S17": "Children Act 1989 s17",
+    "CHILDREN_ACT_1989_S47": "Children Act 1989 s47",
+    "CHILDREN_ACT_2004_S11": "Children Act 2004 s11",
+    "CRIME_AND_DISORDER_ACT_1998_S115": "Crime and Disorder Act 1998 s115",
+    "UK_GDPR_ART6_1E_PUBLIC_TASK": "UK GDPR Art 6(1)(e) public task",
+    "DPA_2018_SCH8_SAFEGUARDING": "DPA 2018 Sch 8 safeguarding",
+    "UNKNOWN": "Not recorded",
+}
+
+templates.env.filters["criterion"] = lambda code: CRITERIA.get(str(code), str(code))
+templates.env.filters["kind_label"] = lambda code: KINDS.get(str(code), str(code or ""))
+templates.env.filters["basis"] = lambda code: BASES.get(str(code), str(code or ""))
 templates.env.filters["time_left"] = time_left
 templates.env.filters["urgency"] = urgency
 templates.env.filters["rag_label"] = rag_label

@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 
 from broker.reader import Consumed
+from consumers import auth
 from consumers.auth import create_account
 from consumers.database import Database
 from consumers.roles import Role
@@ -35,6 +38,13 @@ SHROPSHIRE, DORSET = "E06000051", "E06000059"
 MEETING = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 TABLES = (Referral, ReferralChildRow, CumulativeAlert, Decision, TriageItem, MaracFlag, TriageDiscussion,
           EmergencyAlert, EmergencyAck)
+
+
+@pytest.fixture
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at minimal cost for the accounts a test makes and signs in with (the code path is unchanged;
+    the school feed's sign-in tests keep the production parameters)."""
+    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def child(given: str = "Alexa", family: str = "Testchild", key: str | None = None, **over: Any) -> m.ReferralChild:

@@ -10,12 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from consumers import auth
 from consumers.database import Database
 from consumers.roles import Role
 from consumers.settings import WebSettings
@@ -29,6 +27,7 @@ from tests.consumers.authority_data import (
     SHROPSHIRE,
     add_user,
     apply,
+    cheap_hashes,  # noqa: F401  (fixture)
     child,
     cumulative,
     edt_alert,
@@ -58,11 +57,7 @@ ITEM_ENDPOINTS = [e for e in ENDPOINTS if "{" in e[1]]
 LIST_ENDPOINTS = [e for e in ENDPOINTS if "{" not in e[1]]
 FORM = {"response": "EARLY_HELP", "reason": "Synthetic", "marac_referred": "yes"}
 
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id with minimal cost for the ten accounts each test signs in (the sign-in code path is unchanged)."""
-    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_hashes")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -12,8 +13,19 @@ from consumers.database import Database
 from consumers.roles import Role
 from consumers.tables import EmergencyAck, ViewAudit
 from schemas import models as m
-from tests.consumers.authority_data import SHROPSHIRE, apply, child, edt_alert, recall, referral, signed_in
+from tests.consumers.authority_data import (
+    SHROPSHIRE,
+    apply,
+    cheap_hashes,  # noqa: F401  (fixture)
+    child,
+    edt_alert,
+    recall,
+    referral,
+    signed_in,
+)
 from tests.consumers.conftest import NOW, RecordingSink, csrf_of
+
+pytestmark = pytest.mark.usefixtures("cheap_hashes")
 
 
 def duty(db: Database, client: TestClient) -> TestClient:

@@ -8,6 +8,7 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -19,6 +20,7 @@ from tests.consumers.authority_data import (
     MEETING,
     SHROPSHIRE,
     apply,
+    cheap_hashes,  # noqa: F401  (fixture)
     child,
     marac,
     recall,
@@ -29,6 +31,8 @@ from tests.consumers.authority_data import (
 from tests.consumers.conftest import RecordingSink, csrf_of
 
 DAY = MEETING.date().isoformat()
+
+pytestmark = pytest.mark.usefixtures("cheap_hashes")
 
 
 def chair(db: Database, client: TestClient) -> TestClient:
@@ -55,7 +59,7 @@ def test_agenda_puts_marac_first_with_criteria_and_what_was_shared(db: Database,
     html = chair(db, app_client).get(f"/triage?date={DAY}").text
     assert html.index("WMP-OWNFLAG") < html.index("WMP-LATEFLAG") < html.index("WMP-PLAIN")
     assert "WMP-NEXTDAY" not in html and "Tuesday 24 Nov 2026" in html and "09:00 cut-off" in html
-    assert "Dash high; Dash 14 plus ticks" in html and "Escalation 3 incidents 12 months" in html
+    assert "DASH risk high; 14 or more DASH ticks" in html and "3 or more incidents in 12 months" in html
     assert "flagged by a later MARAC referral" in html and "16 DASH ticks" in html
     assert "Synthetic: shared by police" in html and "Sharedchild" in html
     assert "Also on this agenda for the same people" in html  # the police and health items share a victim
