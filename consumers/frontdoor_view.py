@@ -198,9 +198,13 @@ def apply_recall(session: Session, recall: m.Recall, seen: datetime) -> None:
 def record_decision(session: Session, decision: m.FrontDoorDecision, *, reason: str | None = None,
                     previous_rag: str | None = None, rag_reason: str | None = None,
                     account_id: int | None = None) -> bool:
-    """Keep the first decision on a referral or alert; False when it was already decided."""
+    """Keep the first decision on a referral or alert; False when it was already decided, or when it names
+    another authority's referral or alert (only the item's recipient can decide it)."""
     sid = str(decision.referral_id)
     if session.get(Decision, sid) is not None:
+        return False
+    subject = session.get(Referral, sid) or session.get(CumulativeAlert, sid)
+    if subject is not None and subject.authority != decision.authority:
         return False
     try:
         with session.begin_nested():

@@ -90,8 +90,12 @@ def apply_recall(session: Session, recall: m.Recall, seen: datetime) -> None:
 
 
 def record_discussion(session: Session, discussed: m.TriageItemDiscussed, account_id: int | None = None) -> bool:
-    """Keep the first discussion of an item; False when it was already marked discussed."""
+    """Keep the first discussion of an item; False when it was already marked discussed, or when the item is
+    another authority's."""
     if session.get(TriageDiscussion, str(discussed.item_id)) is not None:
+        return False
+    item = session.get(TriageItem, str(discussed.item_id))
+    if item is not None and item.authority != discussed.authority:
         return False
     try:
         with session.begin_nested():

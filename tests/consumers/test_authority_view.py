@@ -5,6 +5,7 @@ rebuild keeping what the app recorded; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from consumers.authority_view import empty_rebuildable
 from consumers.database import Database, alembic_config
+from consumers.feedback import feedback_key
 from consumers.frontdoor_view import chronology, find_referral, record_decision, short_ref, worklist
 from consumers.tables import Decision, Referral, ReferralChildRow
 from consumers.triage_view import agenda
@@ -159,3 +161,26 @@ def test_authority_migration_follows_the_school_feed_and_creates_the_tables(tmp_
     finally:
         db.dispose()
     assert {t.__tablename__ for t in TABLES} <= names
+
+
+def test_another_authoritys_decision_or_discussion_read_from_kafka_is_ignored(any_db: Database) -> None:
+    """A FrontDoorDecision or TriageItemDiscussed naming Shropshire's item but sent as Dorset changes nothing."""
+    r, item = referral(SHROPSHIRE), triage_item(SHROPSHIRE)
+    apply(any_db, r, item,
+          m.FrontDoorDecision(referral_id=r.referral_id, authority=DORSET, response=m.FrontDoorResponse.EARLY_HELP,
+                              decided=NOW),
+          m.TriageItemDiscussed(item_id=item.item_id, authority=DORSET, marac_referred=True, discussed=NOW))
+    with any_db.session() as s:
+        assert [i.item_id for i in worklist(s, SHROPSHIRE)] == [str(r.referral_id)]
+        [listed] = agenda(s, SHROPSHIRE, MEETING.date())
+    assert listed.discussed_at is None
+
+
+def test_feedback_records_are_keyed_by_their_recipient() -> None:
+    """Decisions and discussions are keyed by the authority; a school's acknowledgement keeps the notice id."""
+    decision = m.FrontDoorDecision(referral_id=uuid.uuid4(), authority=DORSET, response=m.FrontDoorResponse.EARLY_HELP,
+                                   decided=NOW)
+    talk = m.TriageItemDiscussed(item_id=uuid.uuid4(), authority=SHROPSHIRE, discussed=NOW)
+    ack = m.EncompassAcknowledgement(notice_id=uuid.uuid4(), school_urn="900028", acknowledged=NOW)
+    assert (feedback_key(decision), feedback_key(talk)) == (DORSET.encode(), SHROPSHIRE.encode())
+    assert feedback_key(ack) == str(ack.notice_id).encode()
