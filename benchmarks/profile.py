@@ -31,6 +31,11 @@ _CATEGORIES = (  # (name, substrings of the file path), first match wins
 )
 
 
+_ENTRY = {  # in (nearly) every stack: the process's entry, not where time goes
+    "<module> (mash/cli.py)", "main (mash/cli.py)", "worker (broker/cli.py)", "run_worker (broker/app.py)"}
+_OUTSIDE = "run_worker (broker/app.py)"
+
+
 def _parse(frame: str) -> tuple[str, str]:
     m = _FRAME.match(frame.strip())
     if not m:
@@ -71,14 +76,16 @@ class Profile:
 
     def lines(self, top: int = 12) -> list[str]:
         """The summary as printable lines."""
-        out = [f"profile: {self.samples:,} samples of the worker (py-spy, active threads only)",
+        out = [f"profile: {self.samples:,} samples of the worker (py-spy, active threads only; time in compiled"
+               " code (fastavro, pydantic-core, rocksdict) counts as its calling Python frame's self time)",
                "  self time by where the leaf frame is:"]
         out += [f"    {self.pct(n):>6}  {name}" for name, n in self.categories]
         for title, rows in (("our frames by self time", self.self_ours),
                             ("our frames by inclusive time", self.inclusive_ours),
                             ("deepest own frame (self + the library time below it)", self.deepest_ours)):
             out.append(f"  {title}:")
-            out += [f"    {self.pct(n):>6}  {name}" for name, n in rows[:top]]
+            out += [f"    {self.pct(n):>6}  {name}" + ("  = faust, aiokafka, asyncio outside our agents"
+                                                    if name == _OUTSIDE else "") for name, n in rows[:top]]
         return out
 
 
@@ -102,7 +109,8 @@ def summarise(path: Path) -> Profile:
         if _ours(file):
             self_ours[f"{func} ({_ours(file)})"] += n
         for name in dict.fromkeys(name for name, _ in own):
-            inclusive[name] += n
+            if name not in _ENTRY:
+                inclusive[name] += n
         if own:
             deepest[own[-1][0]] += n
     return Profile(total, categories.most_common(), self_ours.most_common(), inclusive.most_common(),
