@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from broker.admin import apply_topics, publish_schemas
 from broker.reader import read_topics
@@ -26,7 +27,7 @@ from schemas.errors import RegistryError
 from schemas.models import AgencyType, AuditEvent, AuditRecord, Record
 from schemas.registry import SchemaRegistry
 
-__all__ = ["ROOT", "AuditTail", "CpuWindow", "Encoded", "Progress", "Raw", "cpu_seconds", "decode_all",
+__all__ = ["ROOT", "AuditTail", "CpuWindow", "Encoded", "Progress", "Raw", "cpu_seconds", "decode_all", "delete_prefix",
            "encode_night", "fresh_settings", "peak_rss_kb", "produce", "read_ranges", "routed_notifications",
            "rss_kb", "service_pid", "start_worker", "stop", "topic_ends", "wait_ready"]
 
@@ -102,6 +103,19 @@ async def routed_notifications(s: Settings) -> set[object]:
         if isinstance(rec, AuditRecord) and rec.event is AuditEvent.DISCLOSED:
             out.add(rec.notification_id)
     return out
+
+
+async def delete_prefix(s: Settings) -> int:
+    """Delete every topic of the prefix (the shared broker keeps no benchmark's topics); how many."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith((f"{s.topic_prefix}.", f"{s.topic_prefix}-"))]
+        if topics:
+            await admin.delete_topics(topics)
+        return len(topics)
+    finally:
+        await admin.close()
 
 
 # ----------------------------------------------------------------------------------------- the load

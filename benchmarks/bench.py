@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="workers in the scale-out run; 1 skips it (2)")
     ap.add_argument("--batch-size", type=int, default=None, help="MASH_BATCH_SIZE for the workers (default 500)")
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--keep", action="store_true", help="keep each run's topics and worker stores (deleted by default)")
     ap.add_argument("--no-append", action="store_true", help=f"do not append the results to {DOC.relative_to(ROOT)}")
     args = ap.parse_args(argv)
     progress = _Progress()
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     micro = asyncio.run(run_micro(args.micro_count, args.seed))
     show(micro.lines())
     records = night(args.count, args.seed)
-    kw = {"batch_size": args.batch_size, "progress": progress}
+    kw = {"batch_size": args.batch_size, "progress": progress, "keep": args.keep}
     sat = run_pipeline("saturated 1 worker", records, **kw)
     show(sat.lines())
     fixed_count = int(args.rate * args.duration)

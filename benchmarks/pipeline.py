@@ -24,6 +24,7 @@ import asyncio
 import collections
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ from benchmarks._harness import (
     Encoded,
     Progress,
     decode_all,
+    delete_prefix,
     encode_night,
     fresh_settings,
     peak_rss_kb,
@@ -387,9 +389,10 @@ async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, flo
 
 def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rate: float | None = None,
                  profile_s: float = 0.0, join_late: bool = False, batch_size: int | None = None,
-                 progress: Progress = lambda _: None, warm_seed: int = 99) -> RunResult:
+                 progress: Progress = lambda _: None, warm_seed: int = 99, keep: bool = False) -> RunResult:
     """One run (see the module docstring). `join_late`: start with one worker and add the second when a quarter
-    of the notifications are routed (a rebalance under load)."""
+    of the notifications are routed (a rebalance under load). The prefix's topics and the workers' stores are
+    deleted afterwards unless `keep` (the logs and any profile stay in .local/bench/)."""
     tag = label.split()[0].lower()
     overrides: dict[str, object] = {} if batch_size is None else {"batch_size": batch_size}
     s = fresh_settings(tag, **overrides)
@@ -423,6 +426,9 @@ def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rat
     progress(f"{label}: reading back")
     intake_s, elapsed, lat, lat_first, written, checks = asyncio.run(
         _read_back(s, d, len(warm) + len(timed)))
+    if not keep:
+        asyncio.run(delete_prefix(s))
+        shutil.rmtree(ROOT / ".local" / "bench" / s.topic_prefix, ignore_errors=True)
     accepted = catalogue(s.topic_prefix).name("internal.accepted")
     by_partition = [end - d.before.get(tp, 0) for tp, end in sorted(d.after.items(), key=lambda kv: kv[0].partition)
                     if tp.topic == accepted]
