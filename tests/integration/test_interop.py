@@ -142,8 +142,9 @@ async def test_kcat_bytes_of_a_routed_encompass_notice_decode_with_confluent_and
     name, datum = apache_decode(settings, value)
     assert name == "uk.gov.mash.EncompassNotice"
     assert str(datum["notice_id"]) == str(notice.notice_id) and datum["school_urn"] == _SCHOOL
-    subjects = httpx.get(f"{settings.registry_url}/subjects", timeout=10).json()
-    assert f"{consumed.topic}-uk.gov.mash.EncompassNotice" in subjects
+    subject = f"{consumed.topic}-uk.gov.mash.EncompassNotice"  # TopicRecordNameStrategy (the list pages)
+    versions = httpx.get(f"{settings.registry_url}/subjects/{subject}/versions", timeout=10)
+    assert versions.status_code == 200 and versions.json()
 
 
 async def test_worker_accepts_a_notification_from_confluents_avro_serializer(
