@@ -34,7 +34,8 @@ ROUTES: dict[str, list[type[m.Record]]] = {
     "route.emergency-duty": [m.EmergencyDutyAlert, m.Recall],
 }
 #: Every acknowledgement record the app writes to (and the views read from) feedback.acknowledgements.
-ACK_RECORDS: list[type[m.Record]] = [m.EncompassAcknowledgement, m.FrontDoorDecision, m.TriageItemDiscussed]
+ACK_RECORDS: list[type[m.Record]] = [m.EncompassAcknowledgement, m.FrontDoorDecision, m.TriageItemDiscussed,
+                                     m.ItemAcknowledgement]
 
 
 def authority_topics(prefix: str) -> dict[str, list[type[m.Record]]]:

@@ -1,9 +1,8 @@
 """The emergency duty view: out-of-hours alerts (route.emergency-duty) and their recalls; the team's page reads
 them newest first, with the children as the front door referral of the same notification lists them.
 
-Acknowledgement: DATABASE ONLY. There is no Kafka record for an emergency duty acknowledgement yet (the SLA
-stage already accepts any feedback record with `output_id`, `route`, `recipient` and `acknowledged`), so the
-page records it in `emergency_duty_acks` and says so; the alert's SLA clock is not stopped by it.
+Acknowledgement: the page sends an `ItemAcknowledgement` to `feedback.acknowledgements` (which stops the alert's
+SLA clock), then keeps it in `emergency_duty_acks` (the first one stands).
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ def apply_recall(session: Session, recall: m.Recall, seen: datetime) -> None:
 
 
 def record_ack(session: Session, alert_id: str, authority: str, at: datetime, account_id: int) -> bool:
-    """DATABASE ONLY: keep the first acknowledgement of an alert; False when it was already acknowledged."""
+    """Keep the first acknowledgement of an alert; False when it was already acknowledged."""
     if session.get(EmergencyAck, alert_id) is not None:
         return False
     try:

@@ -13,7 +13,13 @@ from typing import Protocol
 
 from consumers.acknowledge import AckUnavailable, KafkaAckSink
 from consumers.codec import encode
-from schemas.models import EncompassAcknowledgement, FrontDoorDecision, Record, TriageItemDiscussed
+from schemas.models import (
+    EncompassAcknowledgement,
+    FrontDoorDecision,
+    ItemAcknowledgement,
+    Record,
+    TriageItemDiscussed,
+)
 
 __all__ = ["FeedbackSink", "KafkaFeedbackSink", "feedback_key"]
 
@@ -32,6 +38,8 @@ def feedback_key(ack: Record) -> bytes:
         return str(ack.notice_id).encode()
     if isinstance(ack, FrontDoorDecision | TriageItemDiscussed):
         return ack.authority.encode()
+    if isinstance(ack, ItemAcknowledgement):
+        return ack.recipient.encode()
     raise TypeError(f"{type(ack).__name__} is not an acknowledgement the pages send")
 
 

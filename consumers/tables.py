@@ -390,7 +390,7 @@ class EmergencyAlert(Base):
 
 
 class EmergencyAck(Base):
-    """DATABASE ONLY (no Kafka record exists for it yet): the emergency duty team acknowledged an alert."""
+    """The emergency duty team acknowledged an alert (sent to Kafka as an ItemAcknowledgement first)."""
 
     __tablename__ = "emergency_duty_acks"
     alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -213,7 +213,8 @@ def test_own_authority_still_acts_on_its_own(world: World) -> None:
         _call(world.clients[(role, DORSET)], method, path.format(**world.a.ids))
         r = _call(world.clients[(role, SHROPSHIRE)], method, path.format(**world.a.ids))
         assert r.status_code == 303, (method, path)  # type: ignore[attr-defined]
-    assert len(world.sink.sent) == 3 and {getattr(x, "authority", None) for x in world.sink.sent} == {SHROPSHIRE}
+    assert len(world.sink.sent) == 4
+    assert {getattr(x, "authority", getattr(x, "recipient", None)) for x in world.sink.sent} == {SHROPSHIRE}
     with world.db.session() as s:
         rows = [*s.scalars(select(Decision)), *s.scalars(select(TriageDiscussion)), *s.scalars(select(EmergencyAck))]
     assert len(rows) == 4 and {r.authority for r in rows} == {SHROPSHIRE}

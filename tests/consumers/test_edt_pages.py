@@ -41,18 +41,21 @@ def test_alerts_newest_first_with_children_and_caveats(db: Database, app_client:
     html = duty(db, app_client).get("/emergency-duty").text
     assert html.index("WMP-NEWER") < html.index("WMP-OLDER")
     assert "Nightchild" in html and "Do not contact named parent (Suspect)" in html
-    assert "2 not yet acknowledged" in html and "recorded on this system only" in html
+    assert "2 not yet acknowledged" in html
 
 
-def test_acknowledge_is_recorded_in_the_database_only(db: Database, app_client: TestClient,
-                                                      sink: RecordingSink) -> None:
-    """Acknowledging records it here (first one stands), sends nothing to Kafka, and is audited."""
+def test_acknowledge_goes_to_kafka_then_the_database(db: Database, app_client: TestClient,
+                                                     sink: RecordingSink) -> None:
+    """Acknowledging sends one ItemAcknowledgement for the alert, records it here (first one stands), audited."""
     alert = edt_alert()
     apply(db, alert)
     client = duty(db, app_client)
     token = csrf_of(client.get("/emergency-duty").text)
     page = client.post(f"/emergency-duty/alerts/{alert.alert_id}/acknowledge", data={"csrf_token": token})
-    assert "Acknowledged (recorded on this system)" in page.text and sink.sent == []
+    assert "Acknowledged: the broker has it" in page.text
+    [sent] = sink.sent
+    assert isinstance(sent, m.ItemAcknowledgement) and sent.output_id == alert.alert_id
+    assert (sent.route, sent.recipient) == (m.Route.EMERGENCY_DUTY, SHROPSHIRE)
     again = client.post(f"/emergency-duty/alerts/{alert.alert_id}/acknowledge", data={"csrf_token": token})
     assert "already acknowledged" in again.text
     with db.session() as s:

@@ -267,5 +267,5 @@ async def test_triage_chair_and_emergency_duty(morning: Morning, browser: Browse
         assert "Ruby Example" in await edt.inner_text("main")
         await edt.screenshot(path=shots / "emergency-duty.png", full_page=True)
         await edt.get_by_role("button", name="Acknowledge alert WMP-2026-4502").click()
-        await edt.get_by_text("Acknowledged (recorded on this system)").wait_for()
+        await edt.get_by_text("Acknowledged: the broker has it").wait_for()
         await edt.screenshot(path=shots / "emergency-duty-acknowledged.png", full_page=True)
