@@ -50,16 +50,23 @@ async def topic_counts(settings: Settings) -> dict[str, collections.Counter[str]
     return result
 
 
+def _settled(counts: dict[str, collections.Counter[str]]) -> bool:
+    """Whether intake has decided every record on the intake topics (by the audit trail)."""
+    received = sum(sum(counts[short].values()) for short in INTAKE_TOPICS.values())
+    decided = sum(counts["audit"][kind] for kind in ("ACCEPTED", "REJECTED", "DUPLICATE_DROPPED"))
+    return decided >= received > 0
+
+
 async def print_summary(settings: Settings, *, settle: float = 0.0) -> dict[str, collections.Counter[str]]:
-    """Print per-topic counts; with `settle`, first wait (up to that many seconds) until the audit topic
-    has records and stops growing, i.e. the worker has routed what was published."""
+    """Print per-topic counts; with `settle`, first wait (up to that many seconds) until intake has an outcome
+    for every intake record (accepted, rejected or dropped) and nothing grows any more between two looks."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settle
     counts = await topic_counts(settings)
     while settle and loop.time() < deadline:
         await asyncio.sleep(3)
         last, counts = counts, await topic_counts(settings)
-        if sum(counts["audit"].values()) > 0 and counts == last:
+        if _settled(counts) and counts == last:
             break
     agency_of = {v: k for k, v in INTAKE_TOPICS.items()}
     print("topic                         records  by kind")

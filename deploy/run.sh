@@ -16,6 +16,6 @@ bash deploy/worker.sh start
 bash deploy/web.sh start          # the people's pages: web app, view consumer, morning alerts
 $mash simulate --count "${MASH_NIGHT_COUNT:-300}" --seed "${MASH_NIGHT_SEED:-7}" --start "$(.venv/bin/python -c '
 from datetime import UTC, datetime; from broker.run import last_night; print(last_night(datetime.now(UTC)).isoformat())')"
-$mash summary --wait 45
+$mash summary --wait 120
 bash deploy/web.sh demo           # demo accounts: schools, front door, triage chair, emergency duty, operations
 echo "Kafka, the schema registry (http://127.0.0.1:${MASH_REGISTRY_PORT:-8081}/apis/ccompat/v7), the worker (metrics on http://127.0.0.1:9310/metrics) and the pages (http://localhost:${MASH_WEB_PORT:-8000}) are still running: 'make stop' stops them; logs in .local/" >&2
