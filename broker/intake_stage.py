@@ -22,8 +22,6 @@ from functools import partial
 from typing import Any, cast
 from uuid import UUID
 
-from pydantic import TypeAdapter
-
 from broker.batch import Overlay, Received
 from broker.dead_letters import dead_letter, shrinking
 from broker.errors import BrokerError, SchemaError
@@ -34,13 +32,15 @@ from broker.intake import Seen, Verdict, admit, content_hash, derived_id
 from broker.logs import get_logger
 from broker.metrics import Metrics
 from broker.outlet import Inbound, Outlet, StateWriter, prefetch_schemas
+from broker.state import dump as dump_seen
+from broker.state import load_seen
 from schemas.codec import Codec, InvalidPayload
-from schemas.models import REFERENCE, AgencyType, AuditEvent, AuditRecord, DeadLetter, FieldError, Record, Rejection
+from schemas.codes import is_reference
+from schemas.models import AgencyType, AuditEvent, AuditRecord, DeadLetter, FieldError, Record, Rejection
 
 __all__ = ["IntakeOutcome", "IntakeStage", "audit_record", "instant"]
 
 SEEN_TABLE = "intake-seen"
-_SEEN = TypeAdapter(Seen)
 _log = get_logger("intake")
 
 
@@ -156,7 +156,7 @@ class IntakeStage:
         seen = Seen(content_hash(record), env.home_local_authority, msg.timestamp_ms, msg.coordinates)
         outcome = IntakeOutcome.ACCEPTED if verdict is Verdict.ACCEPT else IntakeOutcome.REDELIVERED
         sends = [("internal.accepted", env.home_local_authority, record, headers), ("audit", str(nid), audit, None)]
-        return _Plan(item, outcome, nid, sends, [(SEEN_TABLE, str(nid), _SEEN.dump_python(seen, mode="json"))],
+        return _Plan(item, outcome, nid, sends, [(SEEN_TABLE, str(nid), dump_seen(seen))],
                      forward=True)
 
     def _decide(self, msg: Inbound, agency: AgencyType, received: datetime,
@@ -175,7 +175,7 @@ class IntakeStage:
             nid = str(record.envelope.notification_id)  # type: ignore[attr-defined]
             self.faults.check("intake.admit", nid)
             prior = view[SEEN_TABLE].get(nid)
-            seen = _SEEN.validate_python(prior) if prior is not None else None
+            seen = load_seen(prior) if prior is not None else None
             outcome = admit(record, agency=agency, seen=seen, received=received, source=msg.coordinates)
         except Exception as exc:
             raise _Refusal("FAILED", [("(record)", f"admission failed: {type(exc).__name__}")], record,
@@ -292,7 +292,7 @@ class IntakeStage:
         ref = env_d.get("source_reference")
         raw_id = env_d.get("notification_id")
         return (raw_id if isinstance(raw_id, UUID) else None,
-                ref if isinstance(ref, str) and REFERENCE.fullmatch(ref) else None)
+                ref if isinstance(ref, str) and is_reference(ref) else None)
 
 
 class _Refusal(Exception):
