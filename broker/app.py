@@ -124,11 +124,13 @@ async def _serve(app: faust.App, name: str, stream: faust.StreamT[bytes], stage:
 async def _settle(app: faust.App, name: str, items: list[tuple[Any, contextvars.Context]], stage: Stage,
                   progress: _Progress) -> None:
     guard = progress.guard
+    unknown = list(dict.fromkeys(e.message.tp for e, _ in items if not guard.knows(e.message.tp)))
+    if unknown:  # partitions first seen since an assignment: start them at the group's commit (one lookup)
+        for tp, committed in (await progress.committed(unknown, app.consumer)).items():
+            guard.start(tp, committed)
     ready = []
     for event, ctx in items:
         tp, offset = event.message.tp, event.message.offset
-        if not guard.knows(tp):
-            guard.start(tp, (await progress.committed([tp], app.consumer))[tp])
         place = guard.place(tp, offset)
         if place is Position.REDELIVERED:
             event.ack()
