@@ -70,7 +70,8 @@ class DrillWorker:
     """The worker as a process that can be killed, restarted and have its table store wiped."""
 
     def __init__(self, s: Settings, log: Path) -> None:
-        self.settings, self.log, self.proc = s, log, None  # type: ignore[var-annotated]
+        self.settings, self.log = s, log
+        self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0
 
     def start(self) -> None:
