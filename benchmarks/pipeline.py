@@ -152,6 +152,7 @@ class RunResult:
     profile: Path | None = None
     notes: list[str] = field(default_factory=list)
     accepted_by_partition: list[int] = field(default_factory=list)  # internal.accepted records per partition
+    latency_intake: Latency | None = None  # intake append -> forwarded to internal.accepted (the intake hop)
 
     def per_worker(self) -> list[dict[str, int]]:
         """Records each worker settled, by component, from its `batch settled` log lines (the SLA tracker's
@@ -205,6 +206,8 @@ class RunResult:
             f"(publisher done {self.produce_s:.1f} s, intake done {self.intake_s:.1f} s; routed {self.routed:,})",
             f"  latency intake append -> each routed output ({self.latency.n:,}): {self.latency.text()}",
             f"  latency intake append -> first routed output: {self.latency_first.text()}",
+            *([f"  latency intake append -> forwarded to the router (the intake hop): {self.latency_intake.text()}"]
+              if self.latency_intake is not None else []),
             f"  records written {self.written_total:,} = {self.written_per_notification:.2f} per notification "
             f"({self.written_per_s:,.0f} records/s): {written}",
             f"  CPU seconds in the {self.window_s:.1f} s window ({os.cpu_count()} cores): {cpu}; "
@@ -337,7 +340,7 @@ async def _drive(s: Settings, warm: Sequence[Encoded], timed: Sequence[Encoded],
 
 
 async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, float, list[float], list[float],
-                                                                     dict[str, int], Checks]:
+                                                                     dict[str, int], Checks, list[float]]:
     cat = catalogue(s.topic_prefix)
     intake = {cat.name(t) for t in INTAKE_TOPICS.values()}
     routes = {cat.name(t): t for t in ROUTE_TOPICS.values()}
@@ -348,6 +351,11 @@ async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, flo
     first_ms = d.first_send * 1000
     forwarded = await read_ranges(s, _ranges(d.before, d.after, {accepted_topic}))
     intake_s = (max((r.timestamp_ms for r in forwarded), default=first_ms) - first_ms) / 1000
+    hop: list[float] = []
+    for r, datum in await decode_all(s, forwarded):
+        nid = str((datum.get("envelope") or {}).get("notification_id"))
+        if nid in appended:
+            hop.append(r.timestamp_ms - appended[nid])
     lat: list[float] = []
     first_out: dict[str, int] = {}
     last_ms = first_ms
@@ -384,7 +392,7 @@ async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, flo
             disclosed_ids.add(str(datum.get("notification_id")))
     checks = Checks(published, len(accepted_ids), len(disclosed_ids), dict(sorted(outputs.items())), on_routes,
                     twice - conflicting, conflicting)
-    return intake_s, elapsed, lat, [first_out[n] - appended[n] for n in first_out], dict(written), checks
+    return intake_s, elapsed, lat, [first_out[n] - appended[n] for n in first_out], dict(written), checks, hop
 
 
 def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rate: float | None = None,
@@ -424,7 +432,7 @@ def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rat
         for p in procs:
             stop(p)
     progress(f"{label}: reading back")
-    intake_s, elapsed, lat, lat_first, written, checks = asyncio.run(
+    intake_s, elapsed, lat, lat_first, written, checks, hop = asyncio.run(
         _read_back(s, d, len(warm) + len(timed)))
     if not keep:
         asyncio.run(delete_prefix(s))
@@ -435,7 +443,7 @@ def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rat
     return RunResult(label, s.topic_prefix, len(d.peak_rss_mb), len(timed), rate, ready,
                      d.last_ack - d.first_send, intake_s, elapsed, d.routed, written, Latency.of(lat),
                      Latency.of(lat_first), d.cpu, d.window_s, d.peak_rss_mb, checks, logs[:len(d.peak_rss_mb)],
-                     profile_out, d.notes, by_partition)
+                     profile_out, d.notes, by_partition, Latency.of(hop))
 
 
 def main() -> None:

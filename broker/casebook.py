@@ -563,7 +563,8 @@ class _Routing:
         self._predecessor(local_recall=False)
         withdraw = self.env.action is Action.WITHDRAW
         victim = None if withdraw else self._victim(who)
-        ctx = RoutingContext(schools=schools, prior_outputs=self.prior, marac_history=victim[1] if victim else ())
+        ctx = RoutingContext(schools=schools, prior_outputs=self.prior, marac_history=victim[1] if victim else (),
+                             subjects=who)
         decision = route(self.n, ctx=ctx, received=self.received, secret=self.secret, deadlines=deadlines)
         self.notes.extend(decision.notes)
         for out in decision.outputs:

@@ -131,6 +131,8 @@ def normalise_name(s: str | None) -> str:
     """Unicode NFKD, combining marks dropped, casefolded, letters only ("O'Brien-Smith" -> "obriensmith")."""
     if not s:
         return ""
+    if s.isascii():  # the same result, without the Unicode passes: no marks to drop, casefold is lower
+        return "".join(filter(str.isalpha, s.lower()))
     decomposed = unicodedata.normalize("NFKD", s)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     folded = unicodedata.normalize("NFKD", stripped.casefold())

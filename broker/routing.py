@@ -262,11 +262,14 @@ class RoutingContext:
     prior_outputs: for an AMEND / WITHDRAW whose predecessor is known here, what the predecessor produced.
     marac_history: the history criteria (`HISTORY_CRITERIA`) this notification meets, from the victim's
       live incidents including this one (`marac_criteria`).
+    subjects: the notification's identity keys when the caller has already made them (`identity.subjects`
+      with the same secret); made here otherwise.
     """
 
     schools: Mapping[str, School] = field(default_factory=dict)
     prior_outputs: tuple[PriorOutput, ...] = ()
     marac_history: tuple[MaracCriterion, ...] = ()
+    subjects: Subjects | None = None
 
 
 @dataclass(frozen=True)
@@ -594,7 +597,7 @@ class _Router:
         self.ctx = ctx
         self.received = received
         self.deadlines = deadlines
-        self.who = subjects(n, secret)
+        self.who = ctx.subjects if ctx.subjects is not None else subjects(n, secret)
         self.children: list[tuple[str, ChildSubject, PersonKeys]] = [
             (path, child, keys) for (path, child), keys in zip(children_of(n), self.who.children, strict=True)
         ]

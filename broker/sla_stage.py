@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,6 +90,9 @@ class SlaOutcome(str, Enum):
     FORWARDED = "FORWARDED"  # an acknowledgement read in another partition than its recipient's: sent there
     UNCHANGED = "UNCHANGED"  # a redelivery, a recall of a closed clock, a record without a clock
     DEAD_LETTERED = "DEAD_LETTERED"
+
+
+_ROUTINE = frozenset({SlaOutcome.OPENED, SlaOutcome.UNCHANGED})
 
 
 class _TickEvent:
@@ -196,14 +200,19 @@ class SlaStage:
         await persist("sla.record", partial(self._write, plans))
         for plan in plans:
             self._after(plan.item.msg.partition, plan.step)
-            _log.info(plan.outcome.value.lower(), topic=plan.item.msg.topic, partition=plan.item.msg.partition,
-                      offset=plan.item.msg.offset, events=[e.state.value for e in plan.step.events],
-                      verdicts=[v.value for _, v in plan.step.verdicts])
+            # A clock opening (or nothing) is routine, one per routed output: debug; the rest is worth a line.
+            say = _log.debug if plan.outcome in _ROUTINE else _log.info
+            say(plan.outcome.value.lower(), topic=plan.item.msg.topic, partition=plan.item.msg.partition,
+                offset=plan.item.msg.offset, events=[e.state.value for e in plan.step.events],
+                verdicts=[v.value for _, v in plan.step.verdicts])
+        if plans:
+            counts = Counter(p.outcome.value.lower() for p in plans)
+            _log.info("batch settled", records=len(plans), **counts)
 
     def _plan(self, item: Received, view: Mapping[str, Any]) -> _Plan:
         msg = item.msg
-        try:
-            record = self.codec.decode(msg.value)
+        try:  # routed outputs were written by the router (texts checked at intake); acknowledgements come from outside
+            record = self.codec.decode(msg.value, trusted=not _is_ack_topic(msg.topic))
         except Exception as exc:
             raise StageFailed("sla.decode", exc) from exc
         try:
@@ -214,7 +223,7 @@ class SlaStage:
 
     def _decide(self, item: Received, record: Record, view: Mapping[str, Any]) -> _Plan:
         msg = item.msg
-        if msg.topic.endswith("." + ACK_TOPIC) or msg.topic == ACK_TOPIC:
+        if _is_ack_topic(msg.topic):
             ack = sla.ack_of(record)
             if ack is None:
                 raise ValueError(f"{type(record).__name__} is not an acknowledgement")
@@ -340,6 +349,10 @@ class SlaStage:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _is_ack_topic(topic: str) -> bool:
+    return topic.endswith("." + ACK_TOPIC) or topic == ACK_TOPIC
+
+
 def _writes(step: sla.Step) -> list[tuple[str, str, Any]]:
     writes: list[tuple[str, str, Any]] = [(CLOCKS_TABLE, str(c.output_id), c.to_json()) for c in step.clocks]
     if step.held is not None:

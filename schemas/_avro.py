@@ -122,7 +122,16 @@ def to_datum(model: BaseModel) -> JSON:
     return _plain(model.model_dump(mode="python"))  # type: ignore[no-any-return]
 
 
+# Values that go to fastavro as they are (checked by exact type first: most of a record's values are these).
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes, UUID, datetime, date})
+
+
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):

@@ -273,3 +273,17 @@ def test_probation_and_youth_justice_subjects() -> None:
     assert probation.children == () and probation.adult(AdultRole.PERSON_ON_PROBATION) is not None
     yj = subjects(youth_justice_notification(), SECRET)
     assert len(yj.children) == 1 and yj.adults == ()
+
+
+def test_ascii_names_take_the_fast_path_with_the_same_result() -> None:
+    """An ASCII name normalises exactly as the full Unicode path does (NFKD, marks dropped, casefold, letters)."""
+    import unicodedata
+
+    def full(s: str) -> str:
+        folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", s).casefold())
+        return "".join(c for c in folded if c.isalpha() and not unicodedata.combining(c))
+
+    names = ["O'Brien-Smith", "  mary ann. ", "MARY-ANN", "d'Arcy 3rd", "X Æ", "Jean-Luc", "", "\t\x7fAb1"]
+    names += ["".join(chr(c) for c in range(32, 127))]
+    for name in names:
+        assert normalise_name(name) == full(name), name

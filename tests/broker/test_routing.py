@@ -577,3 +577,17 @@ def test_amend_of_the_alerting_notification_keeps_the_quarter_alert() -> None:
     )
     third = _route(moved, tables)
     assert old.alert_id in {r.recalled_output_id for r in _payloads(third, Recall)} and _alerts(third) == []
+
+
+def test_routing_with_the_callers_subjects_decides_the_same() -> None:
+    """route() given the identity keys the casebook already made (RoutingContext.subjects) decides exactly as
+    when it makes them itself, for every kind of notification."""
+    from broker.routing import RoutingContext, route
+
+    kinds = [police_incident([child(), child(2)]), police_concern([child()]), health_notification([child()]),
+             probation_notification([child()]), youth_justice_notification()]
+    for n in kinds:
+        alone = route(n, ctx=RoutingContext(), received=RECEIVED, secret=SECRET, deadlines=StubDeadlines())
+        given = route(n, ctx=RoutingContext(subjects=subjects(n, SECRET)), received=RECEIVED, secret=SECRET,
+                      deadlines=StubDeadlines())
+        assert given == alone and alone.outputs, type(n).__name__

@@ -407,3 +407,18 @@ async def test_an_id_the_registry_does_not_have_is_refused_as_such_after_the_fet
     with pytest.raises(SchemaError, match="schema id 4242 is not in the schema registry") as refused:
         codec.decode(data)
     assert not isinstance(refused.value, UnknownSchemaId) and not refused.value.retriable
+
+
+async def test_trusted_decode_skips_only_the_text_rules() -> None:
+    """decode(trusted=True) (records the worker wrote itself) skips the text rules but still checks types and
+    field rules; an untrusted decode refuses the same bytes."""
+    codec = await _prepared()
+    datum = to_datum(ACK)
+    datum["by_role"] = "DSL\u202e"  # a bidirectional override: breaks a text rule only
+    data = codec.encode_datum(EncompassAcknowledgement, datum, TOPIC)
+    with pytest.raises(SchemaError, match="by_role"):
+        codec.decode(data)
+    assert codec.decode(data, trusted=True).by_role == "DSL\u202e"  # type: ignore[attr-defined]
+    datum["by_role"], datum["school_urn"] = "DSL", "12"  # a field rule: refused even when trusted
+    with pytest.raises(SchemaError, match="school_urn"):
+        codec.decode(codec.encode_datum(EncompassAcknowledgement, datum, TOPIC), trusted=True)
