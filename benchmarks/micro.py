@@ -2,9 +2,9 @@
 
 The simulated mix goes through the product's own pieces with an in-memory schema registry: the SDK's check and
 encode, the codec's decode (split into the Avro read and the pydantic validation), the casebook's routing
-(`broker.casebook.on_notification` over dict tables), and the two real stages (`IntakeStage`, `RouterStage`)
-end to end over an outlet that encodes every send as the worker's does and a state writer that serialises
-every write to JSON as faust's changelog does.
+(`broker.casebook.on_notification` over dict tables), and the three real stages (`IntakeStage`, `RouterStage`,
+and `SlaStage` over the router's outputs) end to end over an outlet that encodes every send as the worker's
+does and a state writer that serialises every write to JSON as faust's changelog does.
 
     .venv/bin/python -m benchmarks.micro [count]
 """
@@ -32,7 +32,9 @@ from broker.outlet import Inbound, Send, partition_of
 from broker.reference import DEFAULT_SCHOOLS, load_schools
 from broker.router_stage import RouterStage
 from broker.run import last_night
-from broker.topics import INTAKE_TOPICS, catalogue
+from broker.sla_stage import TABLES as SLA_TABLES
+from broker.sla_stage import SlaStage
+from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
 from producers.simulator import simulate_night
 from schemas.codec import Codec
 from schemas.models import AgencyType, Record
@@ -167,13 +169,14 @@ async def run_micro(count: int = 1000, seed: int = 2024) -> MicroResult:
     us["casebook.on_notification (routing, state)"], outputs = _timed(route_all, n)
 
     runs = [await _stages(codec, records, topics, values, schools, now) for _ in range(2)]
-    intake_us, router_us = min(r[0] for r in runs), min(r[1] for r in runs)
+    intake_us, router_us, sla_us = (min(r[i] for r in runs) for i in (0, 1, 4))
     sends, state_bytes = runs[0][2], runs[0][3]
     us["intake stage end to end (decode..encode)"] = intake_us
     us["router stage end to end (decode..encode)"] = router_us
-    us["both stages (the worker's Python, no I/O)"] = intake_us + router_us
+    us["SLA tracker over the routed outputs"] = sla_us
+    us["all three stages (the worker's Python, no I/O)"] = intake_us + router_us + sla_us
     per_line = _log_line_us()
-    lines = 2 + outputs / n  # intake and router one each; the SLA tracker one per routed output
+    lines = 2.0  # intake and router one each per notification; the SLA tracker one per batch
     us[f"  of which INFO log lines ({lines:.1f} at {per_line:.0f} us)"] = lines * per_line
     return MicroResult(n, us, outputs / n, sends, state_bytes)
 
@@ -201,9 +204,10 @@ def _logging(level: int) -> None:
 
 
 async def _stages(codec: Codec, records: Sequence[Record], topics: Sequence[str], values: Sequence[bytes],
-                  schools: Mapping[str, Any], now: datetime) -> tuple[float, float, dict[str, float], float]:
-    """Both real stages over the records, in batches of 500 as the worker takes them, on fresh state:
-    (intake us, router us, sends per notification per topic, state JSON bytes per notification)."""
+                  schools: Mapping[str, Any], now: datetime) -> tuple[float, float, dict[str, float], float, float]:
+    """The three real stages over the records, in batches of 500 as the worker takes them, on fresh state:
+    (intake us, router us, sends per notification per topic (intake and router), state JSON bytes per
+    notification (intake and router), SLA tracker us)."""
     n = len(records)
     cat = catalogue(PREFIX)
     names = {s.name: cat.name(s.name) for s in cat.specs}
@@ -230,11 +234,19 @@ async def _stages(codec: Codec, records: Sequence[Record], topics: Sequence[str]
     for i in range(0, len(accepted), BATCH):
         await router.handle_batch([Received(m) for m in accepted[i:i + BATCH]])
     router_us = (time.perf_counter() - t0) * 1e6 / n
+
+    tracker = SlaStage(codec=codec, outlet=_EncodingOutlet(codec, names), state=_JsonState({t: {} for t in SLA_TABLES}))
+    routed = [Inbound(names[short], p, i, k, v, ms, {}) for i, (short, k, v, _, p) in enumerate(router_out.sent)
+              if short in ROUTE_TOPICS.values()]
+    t0 = time.perf_counter()
+    for i in range(0, len(routed), BATCH):
+        await tracker.handle_batch([Received(m) for m in routed[i:i + BATCH]])
+    sla_us = (time.perf_counter() - t0) * 1e6 / n
     sends: dict[str, float] = {}
     for short, *_ in [*intake_out.sent, *router_out.sent]:
         sends[short] = sends.get(short, 0) + 1 / n
     return intake_us, router_us, dict(sorted(sends.items())), (intake_state.bytes_written
-                                                                + router_state.bytes_written) / n
+                                                                + router_state.bytes_written) / n, sla_us
 
 
 def main() -> None:

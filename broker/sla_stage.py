@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from functools import partial
+from functools import cached_property, partial
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
@@ -145,6 +145,11 @@ class _Plan:
     route: Route | None = None  # the route of the clock an acknowledgement names, when known here
     forward: Send | None = None  # an acknowledgement re-sent to its recipient's partition
 
+    @cached_property
+    def writes(self) -> list[tuple[str, str, Any]]:
+        """The table writes of the step (serialised once: the overlay and the state writer both need them)."""
+        return _writes(self.step)
+
 
 class SlaStage:
     """Tracks SLA clocks (see the module docstring)."""
@@ -178,7 +183,7 @@ class SlaStage:
             try:
                 for item in items:
                     plan: _Plan = item.run(partial(self._plan, item, overlay.view(item.msg.partition)))
-                    overlay.stage(item.msg.partition, _writes(plan.step))
+                    overlay.stage(item.msg.partition, plan.writes)
                     plans.append(plan)
                 await self._record(plans)
             except StageFailed:
@@ -216,7 +221,8 @@ class SlaStage:
         except Exception as exc:
             raise StageFailed("sla.decode", exc) from exc
         try:
-            self.faults.check("sla.track", _record_id(record))
+            if self.faults.rules:  # only a fault drill needs the id
+                self.faults.check("sla.track", _record_id(record))
             return self._decide(item, record, view)
         except Exception as exc:
             raise StageFailed("sla.track", exc) from exc
@@ -312,8 +318,7 @@ class SlaStage:
             await self.outlet.send_all(sends)
 
     async def _write(self, plans: Sequence[_Plan]) -> None:
-        await self.state.write([(p.item.msg.partition, _writes(p.step), p.item.run) for p in plans
-                                if _writes(p.step)])
+        await self.state.write([(p.item.msg.partition, p.writes, p.item.run) for p in plans if p.writes])
 
     async def _write_ticks(self, steps: Sequence[tuple[int, sla.Step]]) -> None:
         await self.state.write([(p, _writes(s), self.runner_for(p)) for p, s in steps])
