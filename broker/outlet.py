@@ -209,13 +209,14 @@ class DurableTables:
 
     def __init__(self, tables: Mapping[str, Any], sender: KafkaOutlet, *, timeout: float = 60.0) -> None:
         self._tables = dict(tables)
+        self._views = {name: _StoreReader(table) for name, table in self._tables.items()}
         self._sender = sender
         self._timeout = timeout
         self._by_topic: dict[str, Any] = {}
 
-    def view(self) -> Mapping[str, Mapping[str, Any]]:
-        """The tables as read-only mappings."""
-        return self._tables
+    def view(self) -> Mapping[str, Any]:
+        """The tables, read-only: `get(key, default)` and `values()`."""
+        return self._views
 
     async def write(self, groups: Iterable[WriteGroup]) -> None:
         """Write each (table, key, value) into its partition's store (inside the record's delivery context,
@@ -236,3 +237,22 @@ class DurableTables:
         last = await asyncio.wait_for(self._sender.send_raw(raw), timeout=self._timeout)
         for (topic, partition), offset in last.items():
             self._by_topic[topic].data.set_persisted_offset(TP(topic, partition), offset)
+
+
+class _StoreReader:
+    """A faust table read with one store lookup per key: `Table.get` looks a key up twice (`in`, then `[]`),
+    each encoding the key and reading the store of the current event's partition."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self._table.data[key]
+        except KeyError:
+            return default
+
+    def values(self) -> Any:
+        return self._table.values()
