@@ -7,7 +7,10 @@ was read from, i.e. the partition of its recipient. An acknowledgement names its
 (`school_urn`, `authority`): read in that recipient's partition, it meets the clock there; read anywhere else
 (a producer that keys acknowledgements by the acknowledged id, as the school pages do today), it is re-sent
 once to `feedback.acknowledgements` with the partition of its recipient (FORWARDED) and handled when read
-there. Producers should key acknowledgements by recipient, which saves the hop. The worker subscribes to all
+there. Producers should key acknowledgements by recipient, which saves the hop. A `FrontDoorDecision` read in
+its recipient's partition is also re-sent to the router's input (`internal.accepted`, keyed by the authority,
+with the SLA events: at least once) unless it decides a cumulative-concern alert: the router closes the
+referral there (`broker.casebook.on_decision`, idempotent). The worker subscribes to all
 the input topics in one agent; faust assigns co-partitioned topics' partitions together, so one worker holds
 both the clock and the acknowledgements of a recipient. An acknowledgement sent by another school arrives in
 that school's partition: there the clock is unknown, so it is held, never closes anything, and expires
@@ -46,7 +49,7 @@ from broker.metrics import Metrics, OpenClocks
 from broker.outlet import Inbound, Outlet, Send, StateWriter, partition_of, prefetch_schemas
 from broker.topics import ROUTE_TOPICS
 from schemas.codec import Codec
-from schemas.models import AuditEvent, FieldError, Recall, Record, Route, SlaEvent, SlaState
+from schemas.models import AuditEvent, FieldError, FrontDoorDecision, Recall, Record, Route, SlaEvent, SlaState
 
 __all__ = [
     "ACK_TOPIC",
@@ -65,6 +68,7 @@ HELD_TABLE = "sla-held-acks"
 TABLES = (CLOCKS_TABLE, HELD_TABLE)
 ACK_TOPIC = "feedback.acknowledgements"
 EVENTS_TOPIC = "sla.events"
+ROUTER_TOPIC = "internal.accepted"  # where front door decisions are re-sent for the router
 INPUT_TOPICS = (*ROUTE_TOPICS.values(), ACK_TOPIC)
 _log = get_logger("sla")
 
@@ -139,7 +143,7 @@ class _Plan:
     step: sla.Step
     outcome: SlaOutcome
     route: Route | None = None  # the route of the clock an acknowledgement names, when known here
-    forward: Send | None = None  # an acknowledgement re-sent to its recipient's partition
+    forward: Send | None = None  # an acknowledgement re-sent to its recipient's partition, or a decision to the router
 
 
 class SlaStage:
@@ -223,7 +227,8 @@ class SlaStage:
                 return _Plan(item, sla.Step(), SlaOutcome.FORWARDED, forward=(ACK_TOPIC, ack.by, record, None, home))
             clock = _clock(view, ack.output_id, msg.partition)
             step = sla.acknowledge(clock, ack, partition=msg.partition, held=_held(view, ack.output_id, msg.partition))
-            return _Plan(item, step, SlaOutcome.ACKNOWLEDGED, clock.route if clock else None)
+            relay = _relay(record, clock)
+            return _Plan(item, step, SlaOutcome.ACKNOWLEDGED, clock.route if clock else None, forward=relay)
         if isinstance(record, Recall):
             step = sla.cancel(_clock(view, record.recalled_output_id, msg.partition), record.issued)
             return _Plan(item, step, SlaOutcome.CANCELLED if step.events else SlaOutcome.UNCHANGED)
@@ -366,6 +371,14 @@ def _held(view: Mapping[str, Any], output_id: UUID, partition: int) -> sla.Held 
 
 def _values(table: Any) -> Iterable[Mapping[str, Any]]:
     return [] if table is None else list(table.values())
+
+
+def _relay(record: Record, clock: sla.Clock | None) -> Send | None:
+    """A front door decision re-sent to the router's input (keyed by the deciding authority), unless it names an
+    item known here that is not a referral (a cumulative-concern alert)."""
+    if not isinstance(record, FrontDoorDecision) or (clock is not None and clock.route is not Route.FRONT_DOOR):
+        return None
+    return (ROUTER_TOPIC, record.authority, record, None, None)
 
 
 def _record_id(record: Record) -> object:
