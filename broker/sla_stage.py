@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,10 +120,12 @@ def partition_runner(partition: int, topic: str = "sla-tick") -> Runner:
 
 @dataclass
 class _Index:
-    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table)."""
+    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table), and the
+    closed clocks by the instant they closed (a heap of candidates for `sla.purge`, checked against the table)."""
 
     clocks: dict[UUID, sla.Clock] = field(default_factory=dict)
     held: dict[UUID, sla.Held] = field(default_factory=dict)
+    closed: list[tuple[datetime, UUID]] = field(default_factory=list)
 
     def keep(self, step: sla.Step) -> None:
         for clock in step.clocks:
@@ -130,6 +133,8 @@ class _Index:
                 self.clocks[clock.output_id] = clock
             else:
                 self.clocks.pop(clock.output_id, None)
+                if clock.closed_at is not None:
+                    heapq.heappush(self.closed, (clock.closed_at, clock.output_id))
         if step.held is not None:
             if step.held.settled:
                 self.held.pop(step.held.output_id, None)
@@ -243,27 +248,44 @@ class SlaStage:
 
     # ------------------------------------------------------------------------------------------ ticks
     async def tick(self, now: datetime, partitions: Iterable[int]) -> list[SlaEvent]:
-        """Emit the AT_RISK / BREACHED due by `now` for the clocks of `partitions` (those this worker owns), and
-        expire held acknowledgements; durable when it returns. Returns the events emitted."""
+        """Emit the AT_RISK / BREACHED due by `now` for the clocks of `partitions` (those this worker owns),
+        expire held acknowledgements and delete closed clocks past retention; durable when it returns. Returns the
+        events emitted."""
         async with self._lock:
             owned = sorted(set(partitions))
             self._build([p for p in owned if p not in self._index])
             steps = [(p, s) for p in owned for s in self._due(p, now)]
             if not steps:
                 return []
-            await persist("sla.tick.emit", partial(self._send, [(s, None) for _, s in steps]))
-            await persist("sla.tick.record", partial(self._write_ticks, steps))
+            try:
+                await persist("sla.tick.emit", partial(self._send, [(s, None) for _, s in steps]))
+                await persist("sla.tick.record", partial(self._write_ticks, steps))
+            except BaseException:
+                self.forget({p for p, s in steps if s.purged})  # purge candidates taken: rebuilt at the next tick
+                raise
             for p, step in steps:
                 self._after(p, step)
             events = [e for _, s in steps for e in s.events]
-            _log.info("ticked", partitions=owned, events=len(events))
+            _log.info("ticked", partitions=owned, events=len(events), purged=sum(len(s.purged) for _, s in steps))
             return events
 
     def _due(self, partition: int, now: datetime) -> list[sla.Step]:
         index = self._index[partition]
         steps = [sla.tick(c, now) for c in list(index.clocks.values())]
         steps += [sla.expire(h, now, self.rules) for h in list(index.held.values())]
-        return [s for s in steps if s.clocks or s.held is not None]
+        steps += self._purges(partition, now)
+        return [s for s in steps if s.clocks or s.held is not None or s.purged]
+
+    def _purges(self, partition: int, now: datetime) -> list[sla.Step]:
+        """Deletions of the partition's closed clocks whose retention has passed (each checked in the table)."""
+        closed, view, run = self._index[partition].closed, self.state.view(), self.runner_for(partition)
+        out = []
+        while closed and closed[0][0] + self.rules.retain_closed <= now:
+            _, oid = heapq.heappop(closed)
+            step: sla.Step = run(partial(lambda oid: sla.purge(_clock(view, oid, partition), now, self.rules), oid))
+            if step.purged:
+                out.append(step)
+        return out
 
     def _build(self, partitions: Sequence[int]) -> None:
         """Index the open clocks and pending held acknowledgements of newly owned partitions (one table scan)."""
@@ -275,10 +297,14 @@ class SlaStage:
             clock = sla.Clock.from_json(raw)
             if clock.partition in fresh and clock.open:
                 fresh[clock.partition].clocks[clock.output_id] = clock
+            elif clock.partition in fresh and clock.closed_at is not None:
+                fresh[clock.partition].closed.append((clock.closed_at, clock.output_id))
         for raw in _values(view.get(HELD_TABLE)):
             held = sla.Held.from_json(raw)
             if held.partition in fresh and not held.settled:
                 fresh[held.partition].held[held.output_id] = held
+        for index in fresh.values():
+            heapq.heapify(index.closed)
         self._index.update(fresh)
 
     def forget(self, partitions: Iterable[int]) -> None:
@@ -347,6 +373,7 @@ class SlaStage:
 # ---------------------------------------------------------------------------------------------- helpers
 def _writes(step: sla.Step) -> list[tuple[str, str, Any]]:
     writes: list[tuple[str, str, Any]] = [(CLOCKS_TABLE, str(c.output_id), c.to_json()) for c in step.clocks]
+    writes.extend((CLOCKS_TABLE, str(oid), None) for oid in step.purged)  # None: deleted (a changelog tombstone)
     if step.held is not None:
         writes.append((HELD_TABLE, _held_key(step.held.output_id, step.held.partition), step.held.to_json()))
     return writes
@@ -370,7 +397,7 @@ def _held(view: Mapping[str, Any], output_id: UUID, partition: int) -> sla.Held 
 
 
 def _values(table: Any) -> Iterable[Mapping[str, Any]]:
-    return [] if table is None else list(table.values())
+    return [] if table is None else [v for v in table.values() if v is not None]  # None: deleted
 
 
 def _relay(record: Record, clock: sla.Clock | None) -> Send | None:
