@@ -107,8 +107,7 @@ def test_event_occurring_before_the_decision_still_finds_the_referral_open() -> 
 
 
 def test_decision_before_its_referral_is_held_and_applied_when_routed() -> None:
-    """A decision the router has not seen the referral of: HELD; the referral is then routed already closed,
-    and the alerts are those of the other order."""
+    """A decision before its referral is HELD and applied when it is routed: the same state as the other order."""
     concern = police_concern([child(1)], occurred=BASE - timedelta(days=5))
     probe = new_tables()
     rid = _referral_id(run(copy.deepcopy(probe), concern))
@@ -128,8 +127,7 @@ def test_decision_before_its_referral_is_held_and_applied_when_routed() -> None:
 
 
 def test_repeated_decision_changes_nothing_and_the_earliest_instant_wins() -> None:
-    """The same decision again: DUPLICATE, it re-writes the stored values only; a later one changes nothing; an
-    earlier one moves the closing instant."""
+    """A repeated or later decision changes nothing (re-writes only); an earlier one moves the closing instant."""
     tables = new_tables()
     rid = _referral_id(run(tables, police_concern([child(1)], occurred=BASE - timedelta(days=5))))
     first = _decide(tables, _decision(rid, BASE - timedelta(days=3)))
@@ -177,8 +175,7 @@ def test_decision_read_outside_its_authority_partition_changes_nothing() -> None
 
 
 def test_alert_raised_before_the_decision_arrived_is_never_recalled() -> None:
-    """A release alerted while the referral looked open; a decision dated before the release arrives later;
-    the next notification about the child recalls nothing."""
+    """An alert raised before an earlier-dated decision reached the router is never recalled later."""
     tables = new_tables()
     rid = _referral_id(run(tables, police_concern([child(1)], occurred=BASE - timedelta(days=5))))
     (alert,) = _alerts(run(tables, _release()))
@@ -229,8 +226,7 @@ def _decision_audits(outlet: RecordingOutlet) -> list[AuditRecord]:
 
 
 async def test_stage_records_one_outcome_and_one_audit_per_decision() -> None:
-    """Referral, its decision, the same again, another authority's, an unseen referral's: ROUTED, CLOSED,
-    IGNORED, IGNORED, HELD, each decision audited once, and a batch ends as one record at a time does."""
+    """Each decision ends in one outcome and one audit record; a batch ends as one record at a time does."""
     records, rid = _night()
     batch_out, batch_state = RecordingOutlet(), _tables()
     outcomes = await _router(batch_out, batch_state).handle_batch([_item(r, i) for i, r in enumerate(records)])
@@ -260,8 +256,7 @@ async def test_redelivered_decisions_change_no_state() -> None:
 
 
 async def test_decision_failing_to_record_is_dead_lettered_alone() -> None:
-    """A fatal failure writing the decision's state: that decision is dead-lettered (router.record), the rest of
-    the batch keeps its outcomes, and the referral stays open."""
+    """A decision whose state write fails fatally is dead-lettered alone; its referral stays open."""
     records, rid = _night()
     outlet, state = RecordingOutlet(), _tables()
     faults = Faults.parse(f'[{{"stage": "router.record", "kind": "fatal", "match": "{rid}"}}]')
@@ -279,8 +274,7 @@ def _sla_msg(record: Record, offset: int, topic: str) -> Inbound:
 
 
 async def test_sla_tracker_relays_referral_decisions_to_the_router_only() -> None:
-    """A decision on a referral is re-sent to internal.accepted keyed by the authority (besides MET); one on a
-    cumulative-concern alert is not."""
+    """A decision on a referral is re-sent to internal.accepted keyed by authority; one on an alert is not."""
     outlet, state = RecordingOutlet(), DictState({CLOCKS_TABLE: {}, HELD_TABLE: {}})
     stage = SlaStage(codec=CODEC, outlet=outlet, state=state)
     r, c = referral(), cumulative()

@@ -40,8 +40,7 @@ def test_purge_deletes_a_closed_clock_only_after_retention() -> None:
 
 
 async def test_tick_deletes_closed_clocks_past_retention_and_keeps_open_ones() -> None:
-    """A met referral's and a cancelled one's clocks leave the table at retention (no SLA event for it), an
-    unacknowledged one stays; a stage rebuilt from the table finds the same; a late acknowledgement is then held."""
+    """Closed clocks leave the table at retention (no event), open ones stay, also after an index rebuild."""
     outlet, state = _fresh()
     stage = SlaStage(codec=CODEC, outlet=outlet, state=state)
     met, cancelled, unacked = referral("met"), referral("cancelled"), referral("unacked")
