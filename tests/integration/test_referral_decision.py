@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -33,6 +33,12 @@ from tests.broker.factories import child, police_concern, probation_notification
 from tests.integration.conftest import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def _kid(n: int) -> Any:
+    """Child `n` with a family name no other test uses (the factories' names repeat, and the demographic key
+    would join this child to another test's child, whose open referrals would count)."""
+    return child(n, family_name="Decision" + "".join(chr(97 + int(c, 16)) for c in uuid4().hex[:8]))
 
 
 def _now() -> datetime:
@@ -72,8 +78,9 @@ async def test_decision_closes_the_referral_so_a_later_event_opens_a_new_one(set
                                                                              worker: WorkerProcess) -> None:
     """Decided child: its release makes a new referral and no alert; undecided child: its release alerts."""
     occurred = _now() - timedelta(hours=3)
-    decided_concern = police_concern([child(721)], occurred=occurred)
-    open_concern = police_concern([child(722)], occurred=occurred)
+    kids = {721: _kid(721), 722: _kid(722)}
+    decided_concern = police_concern([kids[721]], occurred=occurred)
+    open_concern = police_concern([kids[722]], occurred=occurred)
     for n in (decided_concern, open_concern):
         await _publish(settings, n)
     got = await wait_for(settings, ("route.frontdoor",), lambda g: all(
@@ -93,7 +100,7 @@ async def test_decision_closes_the_referral_so_a_later_event_opens_a_new_one(set
         SlaState.MET) == 1
 
     after = _now()  # the releases occur after the decision
-    releases = [probation_notification([child(n)], event=ProbationEvent.RELEASE_FROM_CUSTODY, occurred=after,
+    releases = [probation_notification([kids[n]], event=ProbationEvent.RELEASE_FROM_CUSTODY, occurred=after,
                                        reported=after)
                 for n in (721, 722)]
     for n in releases:  # the decided child's first: the router handles one authority's records in order
