@@ -1,10 +1,10 @@
 """The router's state rules: one identity per person, chronologies, victim histories, what was raised,
 and what each notification produced.  PURE: no Kafka, no clock reads, no I/O.
 
-The worker and the tests call the same three functions with the same tables (`TABLES`, each a mapping of
+The worker and the tests call the same four functions with the same tables (`TABLES`, each a mapping of
 str -> JSON-ready value, partition-local: the router's input is keyed by home authority):
-`on_notification` and `on_supersede` read a view of the tables and return a `Step` (outputs to send, then
-writes to apply once the outputs are acknowledged); `apply_writes` applies them.
+`on_notification`, `on_supersede` and `on_decision` read a view of the tables and return a `Step` (outputs to
+send, then writes to apply once the outputs are acknowledged); `apply_writes` applies them.
 
 Table values
 ------------
@@ -17,6 +17,9 @@ people[f"{authority}|{person key}"]: either an alias pointer `{"root": "<person 
 notifications[str(notification id)]: a `NotificationRecord`: status routed / superseded /
   pending-supersede, authority, the outputs produced (for recall), the people keys it is about, and the
   people keys and other notifications its step wrote (for rewriting on redelivery).
+referrals[str(front door referral id)]: a `ReferralRecord`: the authority, the notification that made it,
+  and when the front door decided it (None: open).  referrals[`held_key(authority, id)`]: a decision by that
+  authority for a referral not routed here (yet), applied when it is routed.
 
 Rules
 -----
@@ -43,6 +46,15 @@ Rules
   SupersedeRequest for every partition; `on_supersede` recalls it where it was routed (the same recall ids
   the local path gives), or leaves a pending marker so that it is never routed if it arrives later (a
   pending notification that is itself an AMEND / WITHDRAW still supersedes its own predecessor).
+* Front door decisions (`on_decision`, a `FrontDoorDecision` re-sent by the SLA tracker onto the router's
+  input, keyed by the deciding authority): the referral is closed, i.e. its notification's chronology
+  entries get `decided`; a significant event that occurs after that instant no longer counts the referral
+  as open (`broker.routing.significant_events`), so it raises no alert unless another referral is open (the
+  event's own notification makes a new referral, as every notification does).  An alert already raised is
+  never recalled by a decision.  A decision for a referral not routed here yet is remembered and applied
+  when the referral is routed; a repeated one changes nothing (the earliest instant wins); one for a
+  recalled referral is ignored; one from another authority than the referral's is refused.  Every verdict
+  is a `Closure` on the step (the stage audits it); none is an error.
 
 Faust keeps one table per name for all the partitions a worker holds, so a lookup can see another
 partition's records.  Pass `owns` (is this authority's state in the partition the record was read from?)
@@ -89,22 +101,38 @@ from broker.routing import (
     threshold_quarters,
     victim_keys,
 )
-from schemas.models import Action, LawfulBasis, MaracCriterion, Recall, RecallReason, Route, SupersedeRequest
+from schemas.models import (
+    Action,
+    FrontDoorDecision,
+    LawfulBasis,
+    MaracCriterion,
+    Recall,
+    RecallReason,
+    Route,
+    SupersedeRequest,
+)
 
 __all__ = [
     "NOTIFICATIONS",
     "PEOPLE",
+    "REFERRALS",
     "TABLES",
     "CasebookError",
+    "Closing",
+    "Closure",
     "NotificationRecord",
     "Person",
     "Raised",
+    "ReferralRecord",
     "Status",
     "Step",
     "Tables",
     "apply_writes",
+    "held_key",
     "load_notification",
     "load_person",
+    "load_referral",
+    "on_decision",
     "on_notification",
     "on_supersede",
     "supersede_request_id",
@@ -112,8 +140,9 @@ __all__ = [
 
 PEOPLE = "people"
 NOTIFICATIONS = "notifications"
+REFERRALS = "referrals"
 #: The faust table names the worker creates.
-TABLES: tuple[str, ...] = (PEOPLE, NOTIFICATIONS)
+TABLES: tuple[str, ...] = (PEOPLE, NOTIFICATIONS, REFERRALS)
 #: Table name -> key -> stored JSON-ready value (a read view).
 Tables = Mapping[str, Mapping[str, Any]]
 Write = tuple[str, str, Any]
@@ -183,12 +212,44 @@ class NotificationRecord:
 
 
 @dataclass(frozen=True)
+class ReferralRecord:
+    """What the router remembers of a front door referral id (see the module docstring)."""
+
+    authority: str
+    notification_id: uuid.UUID | None = None
+    decided: datetime | None = None
+
+
+class Closure(str, Enum):
+    """What a front door decision did to the router's state (each is audited by the stage)."""
+
+    CLOSED = "closed"  # the referral is closed from the decision's instant
+    HELD = "held"  # the referral is not routed here (yet): remembered, applied when it is
+    DUPLICATE = "already-closed"  # decided before at the same or an earlier instant: nothing changes
+    RECALLED = "ignored-recalled"  # its notification was amended or withdrawn: the referral is gone
+    REFUSED = "refused-authority"  # the deciding authority is not the referral's
+    ELSEWHERE = "ignored-partition"  # read in a partition that does not hold the deciding authority
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A decision's verdict, with what its audit record names (ids and authority only)."""
+
+    verdict: Closure
+    referral_id: uuid.UUID
+    authority: str
+    decided: datetime
+    notification_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     """What one record makes the worker do.
 
     outputs: to send (and audit), in this order.  writes: (table, key, JSON value), applied only after the
     outputs are acknowledged, in this order (the notification's own record last).  broadcast: send to every
     partition of the router input.  skipped: why nothing was routed.  notes: field paths and rules only.
+    closing: a front door decision's verdict (None for any other record).
     """
 
     outputs: tuple[RoutedOutput, ...]
@@ -196,6 +257,7 @@ class Step:
     broadcast: SupersedeRequest | None = None
     skipped: str | None = None
     notes: tuple[str, ...] = ()
+    closing: Closing | None = None
 
     def of_route(self, route: Route) -> tuple[RoutedOutput, ...]:
         """The outputs on one route (recalls are on the route of what they recall)."""
@@ -204,6 +266,7 @@ class Step:
 
 _PERSON = TypeAdapter(Person)
 _RECORD = TypeAdapter(NotificationRecord)
+_REFERRAL = TypeAdapter(ReferralRecord)
 
 
 def load_person(data: Any) -> Person:
@@ -214,6 +277,11 @@ def load_person(data: Any) -> Person:
 def load_notification(data: Any) -> NotificationRecord:
     """A notification record from its stored JSON."""
     return _RECORD.validate_python(data)
+
+
+def load_referral(data: Any) -> ReferralRecord:
+    """A referral record from its stored JSON."""
+    return _REFERRAL.validate_python(data)
 
 
 def supersede_request_id(by: uuid.UUID, superseded: uuid.UUID) -> uuid.UUID:
@@ -248,6 +316,8 @@ def _merge(people: Iterable[Person]) -> Person:
         incidents.extend(p.incidents)
         for r in p.raised:
             raised.setdefault(r.output_id, r)
+    # one notification's entries from two roots: the decided one wins (the earliest decision, placed last)
+    chronology.sort(key=lambda e: (e.decided is not None, -e.decided.timestamp() if e.decided else 0.0))
     return Person(_by_occurred(chronology), _by_occurred(incidents), tuple(raised.values()))
 
 
@@ -259,6 +329,7 @@ class _Book:
         self._tables = tables
         self._people: dict[str, Person | str] = {}  # staged: a record, or the root table key it points at
         self._records: dict[str, NotificationRecord] = {}
+        self._referrals: dict[str, ReferralRecord] = {}
         self._read: dict[str, Person | str | None] = {}
 
     def raw(self, table: str, key: str) -> Any:
@@ -326,6 +397,15 @@ class _Book:
     def put_record(self, nid: str, rec: NotificationRecord) -> None:
         self._records[nid] = rec
 
+    def referral(self, rid: str) -> ReferralRecord | None:
+        if rid in self._referrals:
+            return self._referrals[rid]
+        raw = self.raw(REFERRALS, rid)
+        return None if raw is None else load_referral(raw)
+
+    def put_referral(self, rid: str, ref: ReferralRecord) -> None:
+        self._referrals[rid] = ref
+
     def staged_people(self) -> tuple[str, ...]:
         return tuple(self._people)
 
@@ -333,13 +413,14 @@ class _Book:
         return tuple(self._records)
 
     def writes(self, last: str | None) -> tuple[Write, ...]:
-        """Records before the pointers that lead to them; other notifications; then `last`."""
+        """Records before the pointers that lead to them; referrals; other notifications; then `last`."""
         records = [(PEOPLE, k, _PERSON.dump_python(v, mode="json")) for k, v in self._people.items()
                    if isinstance(v, Person)]
         pointers = [(PEOPLE, k, {"root": v.split("|", 1)[1]}) for k, v in self._people.items() if isinstance(v, str)]
+        referrals = [(REFERRALS, k, _REFERRAL.dump_python(v, mode="json")) for k, v in self._referrals.items()]
         order = [k for k in self._records if k != last] + ([last] if last in self._records else [])
         notes = [(NOTIFICATIONS, k, _RECORD.dump_python(self._records[k], mode="json")) for k in order]
-        return (*records, *pointers, *notes)
+        return (*records, *pointers, *referrals, *notes)
 
 
 # ---------------------------------------------------------------------------------------- settling
@@ -397,12 +478,19 @@ def _wanted(authority: str, root_key: str, person: Person, at: datetime) -> list
     return out
 
 
+def _standing(authority: str, person: Person) -> set[uuid.UUID]:
+    """Ids of the significant-event alerts the record supports when decisions are ignored: one raised before
+    the front door's decision reached the router stays raised."""
+    return {output_id(e.notification_id, Route.CUMULATIVE_CONCERN, authority, e.child_key)
+            for e in significant_events(person.chronology, decisions=False)}
+
+
 def _settle(book: _Book, root: str, fx: _Effects) -> None:
     """Raise what the person's record calls for and was not raised; recall what lost its basis."""
     authority, root_key = root.split("|", 1)
     person = book.person(root)
     wanted = _wanted(authority, root_key, person, fx.at)
-    wanted_ids = {r.output_id for r, _ in wanted}
+    wanted_ids = {r.output_id for r, _ in wanted} | _standing(authority, person)  # decisions never recall
     wanted_quarters = {r.basis for r, _ in wanted if r.trigger is Trigger.THRESHOLD}
     kept: list[Raised] = []
     for r in person.raised:
@@ -460,6 +548,9 @@ def _redelivered(book: _Book, nid: str, rec: NotificationRecord, why: str) -> St
     for key in rec.touched:
         if (value := book.raw(PEOPLE, key)) is not None:
             writes.append((PEOPLE, key, value))
+    for p in rec.produced:
+        if p.route is Route.FRONT_DOOR and (value := book.raw(REFERRALS, str(p.output_id))) is not None:
+            writes.append((REFERRALS, str(p.output_id), value))
     for other in rec.updated:
         if (value := book.raw(NOTIFICATIONS, other)) is not None:
             writes.append((NOTIFICATIONS, other, value))
@@ -569,8 +660,9 @@ class _Routing:
         self.notes.extend(decision.notes)
         for out in decision.outputs:
             self.fx.add(out)
+        decided = self._referral(decision.outputs)
         if not withdraw:
-            self._chronology(children, decision.child_routes)
+            self._chronology(children, decision.child_routes, decided)
         self.roots.extend([*children, *adults])
         self._settle_all()
         keys = [f"{self.authority}|{k}" for p in [*who.children, *(a for _, a in who.adults if a)] for k in p.all]
@@ -625,6 +717,21 @@ class _Routing:
                 issued=self.received,
             )
 
+    def _referral(self, outputs: Iterable[RoutedOutput]) -> datetime | None:
+        """Index this notification's front door referral; a decision that arrived first closes it (its instant)."""
+        front = next((o for o in outputs if o.route is Route.FRONT_DOOR and not isinstance(o.payload, Recall)), None)
+        if front is None:
+            return None
+        rid = str(front.output_id)
+        known = self.book.referral(rid)
+        held = self.book.referral(held_key(self.authority, rid))
+        instants = [r.decided for r in (known, held) if r is not None and r.authority == self.authority and r.decided]
+        decided = min(instants, default=None)
+        ref = ReferralRecord(self.authority, self.env.notification_id, decided)
+        if known != ref:
+            self.book.put_referral(rid, ref)
+        return decided
+
     def _victim(self, who: Subjects) -> tuple[str, tuple[MaracCriterion, ...]] | None:
         """Record this notification's incident on its victim; (victim root, history criteria it meets)."""
         keys: PersonKeys | None = victim_keys(self.n, who)
@@ -646,7 +753,8 @@ class _Routing:
         criteria = marac_criteria(person.incidents)[self.env.notification_id]
         return root, tuple(c for c in criteria if c in HISTORY_CRITERIA)
 
-    def _chronology(self, children: list[str], routes: tuple[tuple[str, tuple[Route, ...]], ...]) -> None:
+    def _chronology(self, children: list[str], routes: tuple[tuple[str, tuple[Route, ...]], ...],
+                    decided: datetime | None) -> None:
         significant = significant_event(self.n)
         for root, (key, taken) in zip(children, routes, strict=True):
             root = self.book.root(root)[0]
@@ -659,7 +767,64 @@ class _Routing:
                 child_key=key,
                 significant=significant,
                 lawful_basis=self.env.lawful_basis,
+                decided=decided if Route.FRONT_DOOR in taken else None,
             )
             person = self.book.person(root)
             kept = [e for e in person.chronology if e.notification_id != entry.notification_id]
             self.book.put(root, replace(person, chronology=_by_occurred((*kept, entry))))
+
+
+# ----------------------------------------------------------------------------------------- decision
+def held_key(authority: str, referral_id: uuid.UUID | str) -> str:
+    """Where a decision for a referral not routed here (yet) waits: per deciding authority, so that it can never
+    overwrite (or be taken for) another authority's referral record, whichever partition's store it lands in."""
+    return f"held|{authority}|{referral_id}"
+
+
+def on_decision(d: FrontDoorDecision, *, tables: Tables, owns: Owns | None = None) -> Step:
+    """Close the referral a front door decision names (see the module docstring); never raises for the state
+    it finds.  Writes: the people records whose entries changed, then the referral record last."""
+    book = _Book(tables)
+    rid = str(d.referral_id)
+    decided = _utc(d.decided, "decided")
+
+    def verdict(closure: Closure, why: str, writes: tuple[Write, ...] = (), nid: uuid.UUID | None = None) -> Step:
+        closing = Closing(closure, d.referral_id, d.authority, decided, nid)
+        return Step(outputs=(), writes=writes, skipped=None if closure is Closure.CLOSED else why, closing=closing)
+
+    def earliest(known: ReferralRecord | None) -> datetime:
+        return decided if known is None or known.decided is None else min(known.decided, decided)
+
+    if owns is not None and not owns(d.authority):
+        return verdict(Closure.ELSEWHERE, "decision read outside its authority's partition")
+    ref = book.referral(rid)
+    if ref is not None and ref.authority != d.authority:
+        return verdict(Closure.REFUSED, "the deciding authority is not the referral's", nid=ref.notification_id)
+    nid = ref.notification_id if ref is not None else None
+    rec = None if nid is None else book.record(str(nid))
+    if rec is None:  # not routed here (yet): remembered; `_Routing._referral` applies it when it is
+        key = held_key(d.authority, rid)
+        held = book.referral(key)
+        if held is not None and held.decided == earliest(held):
+            return verdict(Closure.HELD, "already held", ((REFERRALS, key, book.raw(REFERRALS, key)),), nid)
+        book.put_referral(key, ReferralRecord(d.authority, None, earliest(held)))
+        return verdict(Closure.HELD, "referral not routed here (yet): decision remembered", book.writes(None), nid)
+    assert ref is not None
+    if rec.status is not Status.ROUTED:
+        return verdict(Closure.RECALLED, f"referral's notification {rec.status.value}", nid=nid)
+    if ref.decided == earliest(ref):
+        rewrite = [(PEOPLE, root, v) for root in _roots_of(book, rec) if (v := book.raw(PEOPLE, root)) is not None]
+        rewrite.append((REFERRALS, rid, book.raw(REFERRALS, rid)))
+        return verdict(Closure.DUPLICATE, "already decided", tuple(rewrite), nid)
+    closed = earliest(ref)
+    for root in _roots_of(book, rec):
+        person = book.person(root)
+        entries = tuple(replace(e, decided=closed) if e.notification_id == nid else e for e in person.chronology)
+        book.put(root, replace(person, chronology=entries))
+    book.put_referral(rid, replace(ref, decided=closed))
+    return verdict(Closure.CLOSED, "", book.writes(None), nid)
+
+
+def _roots_of(book: _Book, rec: NotificationRecord) -> list[str]:
+    """The people roots a notification's keys resolve to now."""
+    return list(dict.fromkeys(book.root(key)[0] for key in rec.keys))

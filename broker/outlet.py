@@ -9,6 +9,7 @@ resolves when its changelog record is acknowledged, not when the local store has
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -199,8 +200,15 @@ class KafkaOutlet:
         return last
 
 
+def _delete(store: Any, key: Any) -> None:
+    """Delete a key from a table's local store (a value of None in a write); absent already is fine."""
+    with contextlib.suppress(KeyError):
+        del store[key]
+
+
 class DurableTables:
-    """`StateWriter` over faust tables: the local store write, then the changelog record, sent by our own
+    """`StateWriter` over faust tables (a write of None deletes the key: a tombstone in the changelog): the local
+    store write, then the changelog record, sent by our own
     producer in batches and awaited, after which the store is told the changelog offset it holds (as faust
     does after its own sends). faust's `table[key] = value` sends through a buffer drained one record at a
     time and forgets the future; here a record is acknowledged only after every state write it caused is in
@@ -225,10 +233,10 @@ class DurableTables:
         for partition, writes, run in groups:
             for name, key, value in writes:
                 table = self._tables[name]
-                run(partial(table.data.__setitem__, key, value))
+                run(partial(_delete, table.data, key) if value is None else partial(table.data.__setitem__, key, value))
                 topic = table.changelog_topic
                 k, _ = topic.prepare_key(key, table.key_serializer)
-                v, _ = topic.prepare_value(value, table.value_serializer)
+                v = None if value is None else topic.prepare_value(value, table.value_serializer)[0]  # None: tombstone
                 name_of_topic = topic.get_topic_name()
                 self._by_topic[name_of_topic] = table
                 raw.append((name_of_topic, partition, k, v, []))

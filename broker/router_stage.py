@@ -1,7 +1,9 @@
 """The router stage: one record from `internal.accepted` to routed outputs, or to the dead letter.
 
-A record is an accepted notification (routed by `broker.casebook.on_notification`) or an internal
-`SupersedeRequest` (a recall broadcast by another partition, `broker.casebook.on_supersede`). Order per
+A record is an accepted notification (routed by `broker.casebook.on_notification`), an internal
+`SupersedeRequest` (a recall broadcast by another partition, `broker.casebook.on_supersede`) or a
+`FrontDoorDecision` the SLA tracker re-sent here keyed by the deciding authority (`broker.casebook.on_decision`:
+closes the referral; one audit record per decision, outcome CLOSED / HELD / IGNORED). Order per
 record: compute the step (pure) -> send every output and its audit record and any broadcast, await their
 acknowledgements -> write the state the step derived, await its changelog -> return (the caller then
 acknowledges the record). A crash anywhere re-reads the record; the casebook re-derives the same output ids
@@ -34,7 +36,7 @@ from broker.reference import School
 from broker.routing import DeadlineCalculator
 from broker.topics import ROUTE_TOPICS
 from schemas.codec import Codec
-from schemas.models import AuditEvent, FieldError, Recall, SupersedeRequest
+from schemas.models import AuditEvent, FieldError, FrontDoorDecision, Recall, Route, SupersedeRequest
 
 __all__ = ["RouterOutcome", "RouterStage"]
 
@@ -47,6 +49,17 @@ class RouterOutcome(str, Enum):
     ROUTED = "ROUTED"
     SKIPPED = "SKIPPED"  # already routed (a redelivery) or superseded before routing: state rewritten
     DEAD_LETTERED = "DEAD_LETTERED"
+    CLOSED = "CLOSED"  # a front door decision closed its referral
+    HELD = "HELD"  # a front door decision for a referral not routed here (yet): remembered
+    IGNORED = "IGNORED"  # a front door decision that changes nothing (repeated, recalled referral, refused)
+
+
+def _outcome(step: casebook.Step) -> RouterOutcome:
+    if step.closing is not None:
+        verdict = step.closing.verdict
+        return {casebook.Closure.CLOSED: RouterOutcome.CLOSED,
+                casebook.Closure.HELD: RouterOutcome.HELD}.get(verdict, RouterOutcome.IGNORED)
+    return RouterOutcome.SKIPPED if step.skipped else RouterOutcome.ROUTED
 
 
 @dataclass(frozen=True)
@@ -102,7 +115,7 @@ class RouterStage:
                   emit_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)))
         for plan in plans:
             self._log(plan)
-        return [RouterOutcome.SKIPPED if p.step.skipped else RouterOutcome.ROUTED for p in plans]
+        return [_outcome(p.step) for p in plans]
 
     async def _one(self, item: Received) -> RouterOutcome:
         """One record on its own; a deterministic failure dead-letters it with its stage."""
@@ -114,7 +127,7 @@ class RouterStage:
             await self._dead_letter(item.msg, exc)
             return RouterOutcome.DEAD_LETTERED
         self._log(plan)
-        return RouterOutcome.SKIPPED if plan.step.skipped else RouterOutcome.ROUTED
+        return _outcome(plan.step)
 
     def _plan(self, item: Received, view: Mapping[str, Any]) -> _Plan:
         msg = item.msg
@@ -134,6 +147,9 @@ class RouterStage:
             if isinstance(record, SupersedeRequest):
                 step = casebook.on_supersede(record, tables=view, owns=owns)
                 return _Plan(item, step, record.issued, str(record.superseded_id))
+            if isinstance(record, FrontDoorDecision):
+                step = casebook.on_decision(record, tables=view, owns=owns)
+                return _Plan(item, step, record.decided, str(record.referral_id))
             n = cast(AgencyNotification, record)
             step = casebook.on_notification(n, received=received, tables=view, schools=self.schools,
                                             secret=self.secret, deadlines=self.deadlines, owns=owns)
@@ -155,6 +171,8 @@ class RouterStage:
                                      output_id=out.output_id, route=out.route, recipient=out.recipient,
                                      lawful_basis=out.lawful_basis)
                 sends.append(("audit", str(notification_id), audit, None, None))
+            if step.closing is not None:
+                sends.append(("audit", str(step.closing.referral_id), _closing_audit(step), None, None))
             if step.broadcast is not None:
                 for p in range(self.outlet.partitions("internal.accepted")):
                     sends.append(("internal.accepted", step.broadcast.authority, step.broadcast, None, p))
@@ -185,6 +203,8 @@ class RouterStage:
             return None
         if isinstance(record, SupersedeRequest):
             return record.by_notification_id
+        if isinstance(record, FrontDoorDecision):
+            return None
         return cast(UUID, record.envelope.notification_id)  # type: ignore[attr-defined]
 
     async def _dead_letter(self, msg: Inbound, exc: StageFailed) -> None:
@@ -207,3 +227,12 @@ class RouterStage:
             self.metrics.dead_lettered("ROUTING_FAILED", exc.stage)
         _log.error("dead-lettered", topic=msg.topic, partition=msg.partition, offset=msg.offset, stage=exc.stage,
                    error=type(exc.cause).__name__)
+
+
+def _closing_audit(step: casebook.Step) -> Any:
+    """The audit record of a front door decision's verdict in the router (ids and authority only)."""
+    c = step.closing
+    assert c is not None
+    purpose = f"front door decision in the router: {c.verdict.value}" + (f" ({step.skipped})" if step.skipped else "")
+    return audit_record(AuditEvent.ACKNOWLEDGED, c.decided, notification_id=c.notification_id, purpose=purpose,
+                        output_id=c.referral_id, route=Route.FRONT_DOOR, recipient=c.authority)

@@ -216,7 +216,8 @@ class ChronologyEntry:
     """One live notification in a child's chronology: no narrative, only what the rules and people need.
 
     `child_key` is the key this notification gave the child (a significant-event alert's id uses it, so
-    the id does not depend on later identity merges); `significant` marks a significant event.
+    the id does not depend on later identity merges); `significant` marks a significant event.  `decided`:
+    when the front door decided this notification's referral (None while it is open, or when it made none).
     """
 
     notification_id: UUID
@@ -227,6 +228,7 @@ class ChronologyEntry:
     child_key: str = ""
     significant: bool = False
     lawful_basis: LawfulBasis = LawfulBasis.UNKNOWN
+    decided: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -473,15 +475,19 @@ def threshold_quarters(entries: Sequence[ChronologyEntry]) -> dict[str, Chronolo
     return out
 
 
-def significant_events(entries: Sequence[ChronologyEntry]) -> list[ChronologyEntry]:
+def significant_events(entries: Sequence[ChronologyEntry], *, decisions: bool = True) -> list[ChronologyEntry]:
     """Significant events about a child with an open referral: another live entry routed to the front
-    door whose occurred is at or before the event's."""
+    door whose occurred is at or before the event's, and that the front door had not decided before the event
+    occurred (`decided` is None or after the event's occurred).  Both sides are instants, never arrival order,
+    so the answer depends only on the notifications and decisions known.  `decisions=False` ignores decisions:
+    what a raised alert rests on (a decision closes a referral for later events; it never recalls an alert)."""
     return [
         e
         for e in entries
         if e.significant
         and any(
             o.notification_id != e.notification_id and Route.FRONT_DOOR in o.routes and o.occurred <= e.occurred
+            and (not decisions or o.decided is None or e.occurred < o.decided)
             for o in entries
         )
     ]

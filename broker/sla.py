@@ -25,6 +25,11 @@ A clock is keyed by the output id of a routed item and lives in the partition th
   (reads of several topics interleave in any order) and applied when the item arrives; after `hold_for` it
   expires: ignored. One for a recalled or already closed item is ignored. All of these are verdicts the
   stage audits; none is an error.
+* Retention (`purge`): a closed clock (MET, late or not, or CANCELLED) is deleted from the table
+  `SlaRules.retain_closed` after it closed, so the table holds open clocks and recent history only (its
+  events are on `sla.events`, which the dashboards read). The default outlasts the feedback topic's
+  retention, so no acknowledgement still readable there finds its clock gone; after it, a late acknowledgement
+  is held and expires like one for an unknown item. An open clock (breached and never acknowledged, too) is kept.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ __all__ = [
     "expire",
     "item_of",
     "open_clock",
+    "purge",
     "sla_event_id",
     "tick",
 ]
@@ -108,6 +114,7 @@ class SlaRules:
     emergency_duty_by_authority: Mapping[str, timedelta] = field(default_factory=dict)
     marac_within: timedelta | None = None  # None: one working day (the front door rule)
     hold_for: timedelta = timedelta(days=7)
+    retain_closed: timedelta = timedelta(days=90)  # as long as feedback.acknowledgements keeps records
 
     def policy(self, route: Route, authority: str) -> Policy:
         """The at-risk policy of a route in an authority."""
@@ -328,6 +335,7 @@ class Step:
     events: tuple[SlaEvent, ...] = ()
     verdicts: tuple[tuple[Ack, Verdict], ...] = ()
     held: Held | None = None
+    purged: tuple[UUID, ...] = ()  # closed clocks past retention: deleted from the table
 
 
 def _event(clock: Clock, state: SlaState, at: datetime) -> SlaEvent:
@@ -423,6 +431,13 @@ def open_clock(item: Item, partition: int, rules: SlaRules, *, existing: Clock |
         settled = replace(held, settled=True)
     gone = cancel(superseded, item.start)
     return Step((clock, *gone.clocks), (*events, *gone.events), tuple(verdicts), settled)
+
+
+def purge(clock: Clock | None, now: datetime, rules: SlaRules) -> Step:
+    """A closed clock whose retention has passed (`closed_at + rules.retain_closed <= now`): deleted; else nothing."""
+    if clock is None or clock.open or clock.closed_at is None or clock.closed_at + rules.retain_closed > _utc(now):
+        return Step()
+    return Step(purged=(clock.output_id,))
 
 
 def expire(held: Held, now: datetime, rules: SlaRules) -> Step:

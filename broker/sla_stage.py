@@ -7,7 +7,10 @@ was read from, i.e. the partition of its recipient. An acknowledgement names its
 (`school_urn`, `authority`): read in that recipient's partition, it meets the clock there; read anywhere else
 (a producer that keys acknowledgements by the acknowledged id, as the school pages do today), it is re-sent
 once to `feedback.acknowledgements` with the partition of its recipient (FORWARDED) and handled when read
-there. Producers should key acknowledgements by recipient, which saves the hop. The worker subscribes to all
+there. Producers should key acknowledgements by recipient, which saves the hop. A `FrontDoorDecision` read in
+its recipient's partition is also re-sent to the router's input (`internal.accepted`, keyed by the authority,
+with the SLA events: at least once) unless it decides a cumulative-concern alert: the router closes the
+referral there (`broker.casebook.on_decision`, idempotent). The worker subscribes to all
 the input topics in one agent; faust assigns co-partitioned topics' partitions together, so one worker holds
 both the clock and the acknowledgements of a recipient. An acknowledgement sent by another school arrives in
 that school's partition: there the clock is unknown, so it is held, never closes anything, and expires
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,7 +51,7 @@ from broker.metrics import Metrics, OpenClocks
 from broker.outlet import Inbound, Outlet, Send, StateWriter, partition_of, prefetch_schemas
 from broker.topics import ROUTE_TOPICS
 from schemas.codec import Codec
-from schemas.models import AuditEvent, FieldError, Recall, Record, Route, SlaEvent, SlaState
+from schemas.models import AuditEvent, FieldError, FrontDoorDecision, Recall, Record, Route, SlaEvent, SlaState
 
 __all__ = [
     "ACK_TOPIC",
@@ -66,6 +70,7 @@ HELD_TABLE = "sla-held-acks"
 TABLES = (CLOCKS_TABLE, HELD_TABLE)
 ACK_TOPIC = "feedback.acknowledgements"
 EVENTS_TOPIC = "sla.events"
+ROUTER_TOPIC = "internal.accepted"  # where front door decisions are re-sent for the router
 INPUT_TOPICS = (*ROUTE_TOPICS.values(), ACK_TOPIC)
 _log = get_logger("sla")
 
@@ -119,10 +124,12 @@ def partition_runner(partition: int, topic: str = "sla-tick") -> Runner:
 
 @dataclass
 class _Index:
-    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table)."""
+    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table), and the
+    closed clocks by the instant they closed (a heap of candidates for `sla.purge`, checked against the table)."""
 
     clocks: dict[UUID, sla.Clock] = field(default_factory=dict)
     held: dict[UUID, sla.Held] = field(default_factory=dict)
+    closed: list[tuple[datetime, UUID]] = field(default_factory=list)
 
     def keep(self, step: sla.Step) -> None:
         for clock in step.clocks:
@@ -130,6 +137,8 @@ class _Index:
                 self.clocks[clock.output_id] = clock
             else:
                 self.clocks.pop(clock.output_id, None)
+                if clock.closed_at is not None:
+                    heapq.heappush(self.closed, (clock.closed_at, clock.output_id))
         if step.held is not None:
             if step.held.settled:
                 self.held.pop(step.held.output_id, None)
@@ -143,7 +152,7 @@ class _Plan:
     step: sla.Step
     outcome: SlaOutcome
     route: Route | None = None  # the route of the clock an acknowledgement names, when known here
-    forward: Send | None = None  # an acknowledgement re-sent to its recipient's partition
+    forward: Send | None = None  # an acknowledgement re-sent to its recipient's partition, or a decision to the router
 
     @cached_property
     def writes(self) -> list[tuple[str, str, Any]]:
@@ -238,7 +247,8 @@ class SlaStage:
                 return _Plan(item, sla.Step(), SlaOutcome.FORWARDED, forward=(ACK_TOPIC, ack.by, record, None, home))
             clock = _clock(view, ack.output_id, msg.partition)
             step = sla.acknowledge(clock, ack, partition=msg.partition, held=_held(view, ack.output_id, msg.partition))
-            return _Plan(item, step, SlaOutcome.ACKNOWLEDGED, clock.route if clock else None)
+            relay = _relay(record, clock)
+            return _Plan(item, step, SlaOutcome.ACKNOWLEDGED, clock.route if clock else None, forward=relay)
         if isinstance(record, Recall):
             step = sla.cancel(_clock(view, record.recalled_output_id, msg.partition), record.issued)
             return _Plan(item, step, SlaOutcome.CANCELLED if step.events else SlaOutcome.UNCHANGED)
@@ -253,27 +263,44 @@ class SlaStage:
 
     # ------------------------------------------------------------------------------------------ ticks
     async def tick(self, now: datetime, partitions: Iterable[int]) -> list[SlaEvent]:
-        """Emit the AT_RISK / BREACHED due by `now` for the clocks of `partitions` (those this worker owns), and
-        expire held acknowledgements; durable when it returns. Returns the events emitted."""
+        """Emit the AT_RISK / BREACHED due by `now` for the clocks of `partitions` (those this worker owns),
+        expire held acknowledgements and delete closed clocks past retention; durable when it returns. Returns the
+        events emitted."""
         async with self._lock:
             owned = sorted(set(partitions))
             self._build([p for p in owned if p not in self._index])
             steps = [(p, s) for p in owned for s in self._due(p, now)]
             if not steps:
                 return []
-            await persist("sla.tick.emit", partial(self._send, [(s, None) for _, s in steps]))
-            await persist("sla.tick.record", partial(self._write_ticks, steps))
+            try:
+                await persist("sla.tick.emit", partial(self._send, [(s, None) for _, s in steps]))
+                await persist("sla.tick.record", partial(self._write_ticks, steps))
+            except BaseException:
+                self.forget({p for p, s in steps if s.purged})  # purge candidates taken: rebuilt at the next tick
+                raise
             for p, step in steps:
                 self._after(p, step)
             events = [e for _, s in steps for e in s.events]
-            _log.info("ticked", partitions=owned, events=len(events))
+            _log.info("ticked", partitions=owned, events=len(events), purged=sum(len(s.purged) for _, s in steps))
             return events
 
     def _due(self, partition: int, now: datetime) -> list[sla.Step]:
         index = self._index[partition]
         steps = [sla.tick(c, now) for c in list(index.clocks.values())]
         steps += [sla.expire(h, now, self.rules) for h in list(index.held.values())]
-        return [s for s in steps if s.clocks or s.held is not None]
+        steps += self._purges(partition, now)
+        return [s for s in steps if s.clocks or s.held is not None or s.purged]
+
+    def _purges(self, partition: int, now: datetime) -> list[sla.Step]:
+        """Deletions of the partition's closed clocks whose retention has passed (each checked in the table)."""
+        closed, view, run = self._index[partition].closed, self.state.view(), self.runner_for(partition)
+        out = []
+        while closed and closed[0][0] + self.rules.retain_closed <= now:
+            _, oid = heapq.heappop(closed)
+            step: sla.Step = run(partial(lambda oid: sla.purge(_clock(view, oid, partition), now, self.rules), oid))
+            if step.purged:
+                out.append(step)
+        return out
 
     def _build(self, partitions: Sequence[int]) -> None:
         """Index the open clocks and pending held acknowledgements of newly owned partitions (one table scan)."""
@@ -285,10 +312,14 @@ class SlaStage:
             clock = sla.Clock.from_json(raw)
             if clock.partition in fresh and clock.open:
                 fresh[clock.partition].clocks[clock.output_id] = clock
+            elif clock.partition in fresh and clock.closed_at is not None:
+                fresh[clock.partition].closed.append((clock.closed_at, clock.output_id))
         for raw in _values(view.get(HELD_TABLE)):
             held = sla.Held.from_json(raw)
             if held.partition in fresh and not held.settled:
                 fresh[held.partition].held[held.output_id] = held
+        for index in fresh.values():
+            heapq.heapify(index.closed)
         self._index.update(fresh)
 
     def forget(self, partitions: Iterable[int]) -> None:
@@ -360,6 +391,7 @@ def _is_ack_topic(topic: str) -> bool:
 
 def _writes(step: sla.Step) -> list[tuple[str, str, Any]]:
     writes: list[tuple[str, str, Any]] = [(CLOCKS_TABLE, str(c.output_id), c.to_json()) for c in step.clocks]
+    writes.extend((CLOCKS_TABLE, str(oid), None) for oid in step.purged)  # None: deleted (a changelog tombstone)
     if step.held is not None:
         writes.append((HELD_TABLE, _held_key(step.held.output_id, step.held.partition), step.held.to_json()))
     return writes
@@ -383,7 +415,15 @@ def _held(view: Mapping[str, Any], output_id: UUID, partition: int) -> sla.Held 
 
 
 def _values(table: Any) -> Iterable[Mapping[str, Any]]:
-    return [] if table is None else list(table.values())
+    return [] if table is None else [v for v in table.values() if v is not None]  # None: deleted
+
+
+def _relay(record: Record, clock: sla.Clock | None) -> Send | None:
+    """A front door decision re-sent to the router's input (keyed by the deciding authority), unless it names an
+    item known here that is not a referral (a cumulative-concern alert)."""
+    if not isinstance(record, FrontDoorDecision) or (clock is not None and clock.route is not Route.FRONT_DOOR):
+        return None
+    return (ROUTER_TOPIC, record.authority, record, None, None)
 
 
 def _record_id(record: Record) -> object:

@@ -114,7 +114,9 @@ _SPECS: tuple[TopicSpec, ...] = (
         TopicSpec(INTAKE_TOPICS[a], TopicKind.INTAKE, PARTITIONS, m.AGENCY_BODIES[a])
         for a in INTAKE_TOPICS
     ),
-    TopicSpec("internal.accepted", TopicKind.INTERNAL, PARTITIONS, (*m.NOTIFICATIONS, *m.INTERNAL)),
+    # FrontDoorDecision: re-sent here by the SLA tracker (keyed by authority) to close referrals in the router.
+    TopicSpec("internal.accepted", TopicKind.INTERNAL, PARTITIONS,
+              (*m.NOTIFICATIONS, *m.INTERNAL, m.FrontDoorDecision)),
     TopicSpec("route.frontdoor", TopicKind.OUTPUT, PARTITIONS, (m.FrontDoorReferral, m.Recall)),
     TopicSpec("route.encompass", TopicKind.OUTPUT, PARTITIONS, (m.EncompassNotice, m.Recall)),
     TopicSpec("route.dvtriage", TopicKind.OUTPUT, PARTITIONS, (m.DvTriageItem, m.Recall)),

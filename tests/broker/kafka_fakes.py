@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
@@ -78,8 +79,9 @@ class DictState:
         return self.tables
 
     async def write(self, groups: Iterable[tuple[int, Iterable[tuple[str, str, Any]], Any]]) -> None:
-        """Apply the writes (each group inside its runner, as the worker does)."""
+        """Apply the writes (each group inside its runner, as the worker does); a value of None deletes the key."""
         for partition, writes, run in groups:
             for name, key, value in writes:
-                run(lambda name=name, key=key, value=value: self.tables.setdefault(name, {}).__setitem__(key, value))
+                table = self.tables.setdefault(name, {})
+                run(partial(table.pop, key, None) if value is None else partial(table.__setitem__, key, value))
                 self.writes.append((partition, name, key))
