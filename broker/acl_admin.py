@@ -131,7 +131,8 @@ def _authorizer(settings: Settings, timeout: float) -> bool:
     flt = ck.AclBindingFilter(ck.ResourceType.ANY, None, ck.ResourcePatternType.ANY, None, None, ck.AclOperation.ANY,
                            ck.AclPermissionType.ANY)
     try:
-        _admin(settings).describe_acls(flt, request_timeout=timeout).result()
+        admin = _admin(settings)  # held until the answer: a collected client destroys its handle
+        admin.describe_acls(flt, request_timeout=timeout).result()
     except KafkaException as exc:
         err = exc.args[0]
         if err.code() == KafkaError.SECURITY_DISABLED:
