@@ -2,8 +2,9 @@
 StandardAuthorizer, the ACLs of broker/acls.py applied by `mash acls apply`. Denials are proved on the real
 broker; so are the allowed operations, and a notification routed end to end by a worker with its own identity.
 
-The broker runs in its own state directory on ports MASH_SECURE_KAFKA_PORT (default 9194) .. +2. The schema
-registry stays on the plaintext broker of the other integration tests (its subjects are per topic prefix)."""
+The broker runs in its own state directory on ports MASH_SECURE_KAFKA_PORT (default 9194) .. +2, and a schema
+registry (deploy/registry.sh, port MASH_SECURE_REGISTRY_PORT, default 8182) stores its schemas in it as the
+`registry` user."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from tests.integration.test_worker import SCHOOL_A, incident_with_three
 pytestmark = pytest.mark.integration
 
 PORT = int(os.environ.get("MASH_SECURE_KAFKA_PORT", "9194"))
+REGISTRY_PORT = int(os.environ.get("MASH_SECURE_REGISTRY_PORT", "8182"))
 DENIED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError)
 
 
@@ -73,37 +75,43 @@ def _script_env(state: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(MASH_LOCAL_DIR=str(state), MASH_KAFKA_SECURITY="sasl_ssl", MASH_KAFKA_PORT=str(PORT),
                MASH_KAFKA_CONTROLLER_PORT=str(PORT + 1), MASH_KAFKA_INTERNAL_PORT=str(PORT + 2),
-               MASH_KAFKA_HEAP="384m")
+               MASH_KAFKA_HEAP="384m", MASH_REGISTRY_PORT=str(REGISTRY_PORT), MASH_REGISTRY_START_TIMEOUT="120")
     libs = ROOT / ".local" / "kafka" / "libs"
     if (libs / ".resolved").exists():
         env["MASH_KAFKA_LIBS"] = str(libs)  # the jars are already here: no second download
+    app = ROOT / ".local" / "registry" / "app"
+    if (app / ".resolved").exists():
+        env["MASH_REGISTRY_APP"] = str(app)
     return env
 
 
 @pytest.fixture(scope="module")
-def secure(registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    """Start the secure broker (project script), create the catalogue's topics and apply the ACLs as mash-admin;
-    the registry (plaintext broker) gets the prefix's schemas. Stopped afterwards."""
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """Start the secure broker (project script), apply the ACLs and create the catalogue's topics as mash-admin,
+    then the registry on it (as `registry`) and register the prefix's schemas. Both stopped afterwards."""
     state = tmp_path_factory.mktemp("secure-local")
     env = _script_env(state)
-    script = str(ROOT / "deploy" / "kafka.sh")
-    subprocess.run(["bash", script, "start"], check=True, cwd=ROOT, env=env, timeout=240)
+    kafka, registry = str(ROOT / "deploy" / "kafka.sh"), str(ROOT / "deploy" / "registry.sh")
+    subprocess.run(["bash", kafka, "start"], check=True, cwd=ROOT, env=env, timeout=240)
     try:
-        broker = SecureBroker(state, f"z{uuid.uuid4().hex[:8]}", registry_url, tmp_path_factory.mktemp("sworker"))
+        url = f"http://127.0.0.1:{REGISTRY_PORT}/apis/ccompat/v7"
+        broker = SecureBroker(state, f"z{uuid.uuid4().hex[:8]}", url, tmp_path_factory.mktemp("sworker"))
         admin = broker.as_("mash-admin")
-        asyncio.run(apply_topics(admin))
-        asyncio.run(publish_schemas(admin))
         broker.first_apply = asyncio.run(apply_acls(admin))  # type: ignore[attr-defined]
+        asyncio.run(apply_topics(admin))
+        subprocess.run(["bash", registry, "start"], check=True, cwd=ROOT, env=env, timeout=240)
+        asyncio.run(publish_schemas(admin))
         yield broker
     finally:
-        subprocess.run(["bash", script, "stop"], check=False, cwd=ROOT, env=env, timeout=120)
+        subprocess.run(["bash", registry, "stop"], check=False, cwd=ROOT, env=env, timeout=120)
+        subprocess.run(["bash", kafka, "stop"], check=False, cwd=ROOT, env=env, timeout=120)
 
 
 async def _produce(s: Settings, topic: str, value: bytes = b"x") -> None:
     producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True,
                                 request_timeout_ms=10000, **s.kafka_auth().aiokafka())
-    await producer.start()
     try:
+        await producer.start()
         await asyncio.wait_for(producer.send_and_wait(topic, value, key=b"k"), 20)
     finally:
         await producer.stop()
@@ -287,3 +295,10 @@ async def test_worker_routes_a_notification_on_the_secure_broker(secure: SecureB
         worker.stop()
     log = (tmp_path / "worker.log").read_text(errors="replace")
     assert secure.passwords["mash-worker"] not in log
+
+
+async def test_only_the_registry_reads_its_journal(secure: SecureBroker) -> None:
+    """The registry keeps its schemas in the secure broker (kafkasql-journal); other principals cannot read it."""
+    assert await _consume(secure.as_("registry"), "kafkasql-journal") > 0
+    for user in ("agency-police", "mash-worker", "operations"):
+        await _denied(_consume(secure.as_(user), "kafkasql-journal"))
