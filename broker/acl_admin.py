@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,24 +124,41 @@ async def apply_acls(settings: Settings, *, timeout: float = 30.0) -> list[AclCh
     return await asyncio.to_thread(_apply, settings, timeout)
 
 
-def _authorizer(settings: Settings, timeout: float) -> bool:
-    from confluent_kafka import KafkaError, KafkaException
+_SECURITY_DISABLED = 54
+_CLUSTER_AUTHORIZATION_FAILED = 31
 
-    ck = _ck()
 
-    flt = ck.AclBindingFilter(ck.ResourceType.ANY, None, ck.ResourcePatternType.ANY, None, None, ck.AclOperation.ANY,
-                           ck.AclPermissionType.ANY)
+async def _describe_acls_error(settings: Settings, timeout: float) -> int:
+    """The error code of a DescribeAcls request matching every ACL (librdkafka hides SECURITY_DISABLED: it
+    answers an empty list, so this asks with aiokafka's protocol classes)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError as AioKafkaError
+    from aiokafka.protocol.admin import DescribeAclsRequest
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="mash-preflight",
+                                request_timeout_ms=int(timeout * 1000), **settings.kafka_auth().aiokafka())
     try:
-        admin = _admin(settings)  # held until the answer: a collected client destroys its handle
-        admin.describe_acls(flt, request_timeout=timeout).result()
-    except KafkaException as exc:
-        err = exc.args[0]
-        if err.code() == KafkaError.SECURITY_DISABLED:
-            return False
-        if err.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
-            return True  # an authorizer refused us: it exists
-        raise TransportError(f"Kafka unreachable at {settings.kafka_bootstrap}: {err}") from exc
-    return True
+        await admin.start()
+        # ANY resource, any name, ANY pattern, any principal and host, ANY operation and permission
+        # aiokafka has no describe_acls: its private _send_request (kept working by the integration tests
+        # test_the_secure_broker_has_an_authorizer and test_production_refuses_the_plaintext_broker)
+        response = await admin._send_request(DescribeAclsRequest(1, None, 1, None, None, 1, 1))
+    except AioKafkaError as exc:
+        raise TransportError(f"Kafka unreachable at {settings.kafka_bootstrap}: {type(exc).__name__}") from exc
+    finally:
+        await admin.close()
+    return int(response.error_code)
+
+
+def _authorizer(settings: Settings, timeout: float) -> bool:
+    """Whether the broker has an authorizer; asked from a thread of its own (callers may hold no event loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        code = pool.submit(asyncio.run, _describe_acls_error(settings, timeout)).result()
+    if code == _SECURITY_DISABLED:
+        return False
+    if code in (0, _CLUSTER_AUTHORIZATION_FAILED):  # answered, or an authorizer refused us: it exists
+        return True
+    raise TransportError(f"DescribeAcls at {settings.kafka_bootstrap} answered error code {code}")
 
 
 async def authorizer_enabled(settings: Settings, *, timeout: float = 15.0) -> bool:

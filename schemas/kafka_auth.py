@@ -44,10 +44,11 @@ class KafkaAuth:
     @classmethod
     def of(cls, settings: object) -> KafkaAuth:
         """The security settings of a settings object (missing attributes: PLAINTEXT), checked."""
+        password = getattr(settings, "kafka_sasl_password", None) or None
         auth = cls(
             protocol=str(getattr(settings, "kafka_security_protocol", "PLAINTEXT") or "PLAINTEXT").upper(),
             username=getattr(settings, "kafka_sasl_username", None) or None,
-            password=getattr(settings, "kafka_sasl_password", None) or None,
+            password=SecretStr(password) if isinstance(password, str) else password,
             ca_file=getattr(settings, "kafka_ca_file", None) or None,
         )
         auth.check()

@@ -25,12 +25,13 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
-from broker.acl_admin import apply_acls, authorizer_enabled
+from broker.acl_admin import apply_acls, authorizer_enabled, production_problems
 from broker.acls import PRINCIPALS
 from broker.admin import apply_topics, publish_schemas
 from broker.reader import read_topics
 from broker.settings import Settings
 from broker.topics import ROUTE_TOPICS, catalogue
+from consumers.web.ops import KafkaOpsBackend
 from producers.sdk import AgencyClient
 from schemas.codec import Codec
 from schemas.models import AgencyType, AuditRecord, EncompassNotice, FrontDoorReferral, Route
@@ -187,6 +188,15 @@ def test_the_secure_broker_has_an_authorizer(secure: SecureBroker) -> None:
     assert asyncio.run(authorizer_enabled(secure.as_("operations"))) is True
 
 
+def test_production_refuses_the_plaintext_broker(kafka: str) -> None:
+    """The plaintext broker has no authorizer (SECURITY_DISABLED): the production check refuses it."""
+    plain = Settings(kafka_bootstrap=kafka, profile="production", identity_secret=SecretStr("y" * 40),
+                     kafka_security_protocol="SASL_SSL", kafka_sasl_username="u", kafka_sasl_password=SecretStr("p"))
+    assert asyncio.run(authorizer_enabled(plain.model_copy(update={"kafka_security_protocol": "PLAINTEXT"}))) is False
+    problems = production_problems(plain, authorizer=False)
+    assert [p.split(":")[0] for p in problems] == ["MASH_ACLS_ENABLED"]
+
+
 async def test_wrong_password_is_refused(secure: SecureBroker, caplog: pytest.LogCaptureFixture) -> None:
     """A client with a wrong SCRAM password cannot connect (SaslAuthenticationFailed), and neither the error
     nor any log line carries the password."""
@@ -291,6 +301,10 @@ async def test_worker_routes_a_notification_on_the_secure_broker(secure: SecureB
                 raise AssertionError(f"not routed within 90 s; saw {[type(r).__name__ for r in got]}\n{log}")
             await asyncio.sleep(1.0)
         assert any(isinstance(r, AuditRecord) for r in got)
+        # operations watch the worker's consumer group (Describe on groups, ListGroups on the cluster)
+        backend = KafkaOpsBackend(ops.kafka_bootstrap, secure.prefix, auth=ops.kafka_auth())
+        samples = await backend.lag_samples()
+        assert any(group == f"{secure.prefix}-worker" for group, *_ in samples)
     finally:
         worker.stop()
     log = (tmp_path / "worker.log").read_text(errors="replace")
