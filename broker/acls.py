@@ -25,7 +25,8 @@ The rules (DESIGN.md, Guardrails):
 - each consumer service reads only its own route topics and the acknowledgements, and writes only
   acknowledgements;
 - only operations read the dead letters (raw bytes may hold personal data); operations may redrive (write
-  intake) and watch every group's lag;
+  intake), watch every group's lag, and (as the identity of today's combined people's pages: `mash web serve`
+  and `mash web views` with MASH_WEB_CONSUMER_GROUP=operations-views) write acknowledgements;
 - nobody is granted Delete on the audit topic (or any topic): only retention removes records;
 - the registry owns its kafkasql topics (`kafkasql-journal`, `kafkasql-snapshots`, `registry-events`) and its
   consumer groups (prefix `registry`; set APICURIO_KAFKASQL_CONSUMER_GROUP_PREFIX accordingly).
@@ -193,6 +194,9 @@ def grants(prefix: str) -> tuple[Grant, ...]:
     out.append(Grant(ops, ResourceType.TOPIC, f"{prefix}.", Pattern.PREFIXED, ("Read", "DescribeConfigs")))
     for short in intake:  # redrive of a dead letter to its intake topic
         out.append(_topic(ops, prefix, short, WRITE))
+    # The people's pages run as operations today (one process for every role): they send the acknowledgements
+    # their users make. Split per service, each service identity writes its own instead.
+    out.append(_topic(ops, prefix, acks, WRITE))
     out.append(Grant(ops, ResourceType.TOPIC, f"{prefix}-", Pattern.PREFIXED, ("Describe",)))  # lag of faust groups
     out.append(Grant(ops, ResourceType.GROUP, prefix, Pattern.PREFIXED, ("Describe",)))  # every group's lag
     out.append(_group(ops, f"{prefix}.{ops}"))  # its own replays

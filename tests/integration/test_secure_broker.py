@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from producers.sdk import AgencyClient
 from schemas.codec import Codec
 from schemas.models import AgencyType, AuditRecord, EncompassNotice, FrontDoorReferral, Route
 from tests.broker.factories import child, health_notification
-from tests.integration.conftest import ROOT, WorkerProcess
+from tests.integration.conftest import ROOT, WorkerProcess, worker_env
 from tests.integration.test_worker import SCHOOL_A, incident_with_three
 
 pytestmark = pytest.mark.integration
@@ -181,6 +182,9 @@ def test_acls_apply_is_idempotent(secure: SecureBroker) -> None:
     assert sum(c.action == "created" for c in first) > 50
     again = asyncio.run(apply_acls(secure.as_("mash-admin")))
     assert {c.action for c in again} == {"unchanged"} and len(again) == len(first)
+    cli = subprocess.run([sys.executable, "-m", "mash.cli", "acls", "apply"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env=worker_env(secure.as_("mash-admin")))
+    assert cli.returncode == 0 and cli.stdout.strip() == f"0 created, 0 deleted, {len(first)} unchanged", cli
 
 
 def test_the_secure_broker_has_an_authorizer(secure: SecureBroker) -> None:
