@@ -320,3 +320,58 @@ async def test_only_the_registry_reads_its_journal(secure: SecureBroker) -> None
     assert await _consume(secure.as_("registry"), "kafkasql-journal") > 0
     for user in ("agency-police", "mash-worker", "operations"):
         await _denied(_consume(secure.as_(user), "kafkasql-journal"))
+
+
+async def test_school_feed_service_builds_its_view_and_acknowledges_as_itself(secure: SecureBroker,
+                                                                              tmp_path: Path) -> None:
+    """With only its own identity, the school-feed service's view consumer applies an Encompass notice (its group,
+    its route) and its acknowledgement sink writes the acknowledgement."""
+    from consumers.acknowledge import KafkaAckSink
+    from consumers.codec import RecordCodec, close, encode, make_codec
+    from consumers.database import Database, migrate
+    from consumers.view_consumer import ViewConsumer
+    from schemas.models import EncompassAcknowledgement, Recall
+    from tests.consumers.conftest import SCHOOL_A as URN
+    from tests.consumers.conftest import notice
+
+    route, acks = secure.topic("route.encompass"), secure.topic("feedback.acknowledgements")
+    codec = await make_codec(secure.registry_url, {route: [EncompassNotice, Recall],
+                                                   acks: [EncompassAcknowledgement]})
+    school = secure.as_("svc-school-feed")
+    try:
+        record = notice()
+        worker = secure.as_("mash-worker")
+        producer = AIOKafkaProducer(bootstrap_servers=worker.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                    **worker.kafka_auth().aiokafka())
+        try:
+            await producer.start()
+            await producer.send_and_wait(route, encode(codec, record, route), key=record.notice_id.bytes)
+        finally:
+            await producer.stop()
+        url = f"sqlite:///{tmp_path}/feed.db"
+        migrate(url)
+        consumer = ViewConsumer(Database(url), codec, school.kafka_bootstrap, [route],
+                                f"{secure.prefix}.svc-school-feed.views", auth=school.kafka_auth())
+        await consumer.start()
+        try:
+            for _ in range(40):
+                await consumer.poll_once(500)
+                if consumer.applied >= 1:
+                    break
+        finally:
+            await consumer.stop()
+        assert consumer.applied >= 1
+
+        async def factory() -> RecordCodec:
+            return codec
+
+        sink = KafkaAckSink(school.kafka_bootstrap, acks, factory, 15.0, auth=school.kafka_auth())
+        await sink.start()
+        try:
+            await sink.send(EncompassAcknowledgement(notice_id=record.notice_id, school_urn=URN,
+                                                     acknowledged=record.incident_occurred))
+        finally:
+            sink.codec = None  # the codec is closed below, once
+            await sink.stop()
+    finally:
+        await close(codec)
