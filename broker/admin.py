@@ -30,7 +30,8 @@ class TopicChange:
 async def apply_topics(settings: Settings) -> list[TopicChange]:
     """Create missing topics and bring drifted configs back to the catalogue; a second run changes nothing."""
     cat = catalogue(settings.topic_prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="mash-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="mash-admin",
+                                **settings.kafka_auth().aiokafka())
     try:
         await admin.start()
     except KafkaError as exc:

@@ -45,6 +45,7 @@ from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
 from broker.watchdog import Action as WatchAction
 from broker.watchdog import StallWatch
 from schemas.codec import Codec
+from schemas.kafka_auth import KafkaAuth
 from schemas.registry import SchemaRegistry
 
 __all__ = ["create_app", "run_worker"]
@@ -59,15 +60,17 @@ class Stage(Protocol):
 class _Progress:
     """What each agent is doing (for the watchdog) and where each partition stands (the offset guard)."""
 
-    def __init__(self, bootstrap: str, group: str) -> None:
+    def __init__(self, bootstrap: str, group: str, auth: KafkaAuth | None = None) -> None:
         self.guard = OffsetGuard()
+        self._auth = auth or KafkaAuth()
         self.busy: dict[str, float] = {}
         self._bootstrap = bootstrap
         self._group = group
 
     async def committed(self, tps: list[Any], consumer: Any) -> dict[Any, int]:
         """The group's committed offsets of partitions, else their log start (auto.offset.reset=earliest)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=f"{self._group}-guard")
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=f"{self._group}-guard",
+                                    **self._auth.aiokafka())
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(
@@ -171,6 +174,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     datadir = Path(settings.worker_data_dir).resolve() / settings.topic_prefix
     datadir.mkdir(parents=True, exist_ok=True)
     group = f"{settings.topic_prefix}-worker"
+    auth = settings.kafka_auth()
     app = faust.App(
         group,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -190,12 +194,14 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
+        **_faust_credentials(auth),
     )
-    progress = _Progress(settings.kafka_bootstrap, group)
+    progress = _Progress(settings.kafka_bootstrap, group, auth)
     shorts = ["internal.accepted", "audit", "deadletter", "feedback.rejections", "feedback.acknowledgements",
               "sla.events", *ROUTE_TOPICS.values()]
     outlet = KafkaOutlet(settings.kafka_bootstrap, {s: cat.name(s) for s in shorts},
-                         {s: cat.spec(s).partitions for s in shorts}, codec, {s: cat.spec(s).records for s in shorts})
+                         {s: cat.spec(s).partitions for s in shorts}, codec, {s: cat.spec(s).records for s in shorts},
+                         auth=auth)
     parts = cat.spec("intake.police").partitions
     seen = app.Table(SEEN_TABLE, partitions=parts, key_type=str)
     tables = {name: app.Table(name, partitions=parts, key_type=str) for name in casebook.TABLES}
@@ -259,6 +265,18 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     _install_watch(app, progress, settings, forget=lambda tps: tracker.forget(
         {tp.partition for tp in tps if tp.topic in sla_names}))
     return app
+
+
+def _faust_credentials(auth: KafkaAuth) -> dict[str, Any]:
+    """faust's `broker_credentials` for the settings' security protocol (nothing for PLAINTEXT)."""
+    if auth.sasl:
+        assert auth.username is not None and auth.password is not None
+        return {"broker_credentials": faust.SASLCredentials(
+            username=auth.username, password=auth.password.get_secret_value(), ssl_context=auth.ssl_context(),
+            mechanism=faust.types.auth.SASLMechanism.SCRAM_SHA_512)}
+    if auth.tls:
+        return {"broker_credentials": faust.SSLCredentials(auth.ssl_context())}
+    return {}
 
 
 def _install_watch(app: faust.App, progress: _Progress, settings: Settings,
@@ -334,6 +352,9 @@ def run_worker(settings: Settings) -> None:
     """Run the stream worker until interrupted (SIGTERM/SIGINT stop it; SIGQUIT prints a task dump)."""
     from faust import Worker
 
+    from broker.acl_admin import check_production
+
+    check_production(settings)  # production: no development secret, TLS, ACLs enforced; else ConfigurationError
     faust_app = create_app(settings)
     sys.argv = sys.argv[:1]
 

@@ -90,6 +90,31 @@ def summary(
     asyncio.run(print_summary(Settings(), settle=wait))
 
 
+def acls_apply() -> None:
+    """Bring the broker's ACLs to the declarations of broker.acls (idempotent; run as the admin identity)."""
+    from broker.acl_admin import apply_acls
+
+    try:
+        changes = asyncio.run(apply_acls(Settings()))
+    except BrokerError as exc:
+        _fail(exc)
+        return
+    counts = {a: sum(1 for c in changes if c.action == a) for a in ("created", "deleted", "unchanged")}
+    for c in changes:
+        if c.action != "unchanged":
+            typer.echo(f"{c.action:9} {c.principal} {c.operation} {c.resource}")
+    typer.echo(", ".join(f"{n} {a}" for a, n in counts.items()))
+
+
+def acls_list() -> None:
+    """Print the declared grants for the configured prefix (principal, operations, resource)."""
+    from broker.acls import grants
+
+    for g in grants(Settings().topic_prefix):
+        star = "*" if g.pattern.value == "prefixed" else ""
+        typer.echo(f"{g.principal:20} {','.join(g.operations):40} {g.resource_type.value}:{g.name}{star}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the broker's commands to a CLI: topics, schemas, worker, deadline, summary."""
     topics_app = typer.Typer(help="The topic catalogue", no_args_is_help=True)
@@ -100,6 +125,10 @@ def register(app: typer.Typer) -> None:
     schemas_app.command("publish")(schemas_publish)
     app.add_typer(topics_app, name="topics")
     app.add_typer(schemas_app, name="schemas")
+    acls_app = typer.Typer(help="The broker's ACLs (broker.acls)", no_args_is_help=True)
+    acls_app.command("apply")(acls_apply)
+    acls_app.command("list")(acls_list)
+    app.add_typer(acls_app, name="acls")
     app.command()(worker)
     _cli_deadline.register(app)
     app.command()(summary)

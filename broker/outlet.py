@@ -22,6 +22,7 @@ from faust.types import TP
 
 from schemas.codec import Codec, schema_id_of
 from schemas.errors import BrokerError
+from schemas.kafka_auth import KafkaAuth
 from schemas.models import Record
 
 __all__ = [
@@ -123,8 +124,10 @@ class KafkaOutlet:
     """
 
     def __init__(self, bootstrap: str, names: Mapping[str, str], partitions: Mapping[str, int], codec: Codec,
-                 records: Mapping[str, Sequence[type[Record]]] | None = None) -> None:
+                 records: Mapping[str, Sequence[type[Record]]] | None = None, *,
+                 auth: KafkaAuth | None = None) -> None:
         self._codec = codec
+        self._auth = auth or KafkaAuth()
         self._records = dict(records or {})  # short name -> record types written there (schemas to prepare)
         self._names = dict(names)
         self._partitions = dict(partitions)
@@ -139,7 +142,7 @@ class KafkaOutlet:
             if not self._started:
                 self._producer = AIOKafkaProducer(
                     bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                    max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
+                    max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024, **self._auth.aiokafka())
                 await self._producer.start()
                 pairs = [(self._names[short], t) for short, types in self._records.items() for t in types]
                 await asyncio.gather(*(self._codec.prepare({topic: [t]}) for topic, t in pairs))

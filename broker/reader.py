@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.codec import Codec, UnknownSchemaId, schema_id_of
 from schemas.errors import RegistryError
+from schemas.kafka_auth import KafkaAuth
 from schemas.models import Record
 from schemas.registry import SchemaRegistry, default_url
 
@@ -71,11 +72,11 @@ async def fetch_schemas(ids: Iterable[int], registry_url: str | None = None) -> 
     return known
 
 
-async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout_s: float = 30.0,
+async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout_s: float = 30.0, auth: KafkaAuth | None = None,
                       registry_url: str | None = None) -> list[Consumed]:
     """Every record currently on the topics (no consumer group, nothing committed), with the writer schemas of
     their schema ids fetched from the registry at `registry_url` (default: `MASH_REGISTRY_URL` or the local one)."""
-    out = await _read(bootstrap, topics, timeout_s)
+    out = await _read(bootstrap, topics, timeout_s, auth or KafkaAuth())
     ids = {i for i in (r.schema_id for r in out) if i is not None}
     if not ids:
         return out
@@ -83,11 +84,12 @@ async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout_s: float
     return [Consumed(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp_ms, schemas) for r in out]
 
 
-async def _read(bootstrap: str, topics: Iterable[str], timeout_s: float) -> list[Consumed]:
+async def _read(bootstrap: str, topics: Iterable[str], timeout_s: float, auth: KafkaAuth) -> list[Consumed]:
     # auto_offset_reset=earliest: the fetcher's own first reset must agree with the explicit seeks below
     # (with "latest" its reset can land after a seek and silently skip everything).
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
+        **auth.aiokafka(),
     )
     await consumer.start()
     out: list[Consumed] = []

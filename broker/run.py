@@ -40,7 +40,7 @@ async def topic_counts(settings: Settings) -> dict[str, collections.Counter[str]
     names = {cat.name(s): s for s in shorts}
     codec = Codec()
     result: dict[str, collections.Counter[str]] = {s: collections.Counter() for s in shorts}
-    for rec in await read_topics(settings.kafka_bootstrap, names):
+    for rec in await read_topics(settings.kafka_bootstrap, names, auth=settings.kafka_auth()):
         try:
             record = rec.decode(codec)
             kind = record.event.value if isinstance(record, AuditRecord) else type(record).__name__

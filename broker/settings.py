@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.kafka_auth import KafkaAuth
 from schemas.registry import default_url
 
 __all__ = ["Settings"]
@@ -16,6 +17,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MASH_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT (quickest local run), SSL or SASL_SSL (SCRAM-SHA-512; beyond a laptop)"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SCRAM user name of this service (SASL_SSL)")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SCRAM password of this service (SASL_SSL)")
+    kafka_ca_file: str | None = Field(None, description="PEM file of the CA that signed the broker's certificate")
+    acls_enabled: bool = Field(
+        True, description="the broker enforces ACLs (production refuses to start on a broker without an authorizer)"
+    )
     registry_url: str = Field(default_factory=default_url, description="Confluent-compatible API of the registry")
     topic_prefix: str = Field("mash", description="prefix of every topic name, so runs can sit side by side")
     profile: str = Field("local", description="topic profile: local (replication 1) or production")
@@ -31,3 +41,7 @@ class Settings(BaseSettings):
     sla_tick_seconds: float = Field(10.0, gt=0, description="how often each worker checks its SLA clocks")
     fault_plan: str = Field("", description="fault drill plan (JSON, see broker.faults); empty in production")
     log_json: bool = Field(False, description="render logs as JSON lines")
+
+    def kafka_auth(self) -> KafkaAuth:
+        """This service's Kafka security settings, checked (schemas.kafka_auth)."""
+        return KafkaAuth.of(self)

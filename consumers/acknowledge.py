@@ -9,6 +9,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from consumers.codec import RecordCodec, close, encode
+from schemas.kafka_auth import KafkaAuth
 from schemas.models import EncompassAcknowledgement
 
 __all__ = ["AckSink", "AckUnavailable", "KafkaAckSink"]
@@ -38,8 +39,9 @@ class KafkaAckSink:
     """An aiokafka producer (acks=all, enable_idempotence) keyed by notice id."""
 
     def __init__(self, bootstrap: str, topic: str, codec: Callable[[], Awaitable[RecordCodec]],
-                 timeout_s: float) -> None:
+                 timeout_s: float, auth: KafkaAuth | None = None) -> None:
         self.topic = topic
+        self.auth = auth or KafkaAuth()
         self.make_codec = codec
         self.codec: RecordCodec = None
         self.timeout_s = timeout_s
@@ -50,7 +52,7 @@ class KafkaAckSink:
         """Build the codec (registering the acknowledgement's schema) and connect the producer."""
         self.codec = await self.make_codec()
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                                         request_timeout_ms=int(self.timeout_s * 1000))
+                                         request_timeout_ms=int(self.timeout_s * 1000), **self.auth.aiokafka())
         await self.producer.start()
 
     async def stop(self) -> None:

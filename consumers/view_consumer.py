@@ -25,6 +25,7 @@ from consumers.codec import RecordCodec, decode
 from consumers.database import Database
 from consumers.encompass_view import apply_record
 from consumers.tables import EncompassAck, EncompassNotice, ViewSkip
+from schemas.kafka_auth import KafkaAuth
 from schemas.models import Record
 
 __all__ = ["ViewConsumer", "apply_batch", "decode_all", "rebuild_views", "view_topics"]
@@ -80,9 +81,9 @@ def apply_batch(db: Database, decoded: Iterable[Decoded]) -> int:
 
 
 async def rebuild_views(db: Database, codec: RecordCodec, bootstrap: str, topics: list[str],
-                        registry_url: str | None = None) -> int:
+                        registry_url: str | None = None, auth: KafkaAuth | None = None) -> int:
     """Empty the rebuildable tables and re-read the topics from their start to their current end."""
-    records = await read_topics(bootstrap, topics, registry_url=registry_url)
+    records = await read_topics(bootstrap, topics, registry_url=registry_url, auth=auth)
     records.sort(key=lambda r: (r.timestamp_ms, r.topic, r.partition, r.offset))
     with db.session() as s, s.begin():
         s.execute(delete(EncompassNotice))
@@ -99,12 +100,13 @@ def _consumed(r: object) -> Consumed:
 class ViewConsumer:
     """Keeps the views up to date from a consumer group (at least once, manual commits)."""
 
-    def __init__(self, db: Database, codec: RecordCodec, bootstrap: str, topics: list[str], group_id: str) -> None:
+    def __init__(self, db: Database, codec: RecordCodec, bootstrap: str, topics: list[str], group_id: str,
+                 auth: KafkaAuth | None = None) -> None:
         self.db = db
         self.codec = codec
         self.consumer = AIOKafkaConsumer(
             *topics, bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", isolation_level="read_committed",
+            auto_offset_reset="earliest", isolation_level="read_committed", **(auth or KafkaAuth()).aiokafka(),
         )
         self.applied = 0
 

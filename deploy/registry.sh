@@ -6,13 +6,18 @@
 # The ready-to-run bundle io.apicurio:apicurio-registry-app:<version>:tar.gz:all comes from Maven Central
 # into .local/registry/ (git-ignored). Idempotent: `start` on a running registry does nothing; `stop` on a
 # stopped one does nothing. `start` starts Kafka first (deploy/kafka.sh) when nothing answers on its port.
+# With MASH_KAFKA_SECURITY=sasl_ssl the registry reaches the secure broker as the SCRAM user `registry` (its
+# password and the CA from deploy/kafka.sh's secure state), through a client properties file (mode 600) read
+# by Quarkus (QUARKUS_CONFIG_LOCATIONS), so no secret is on a command line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 version=3.0.9
 artifact=io.apicurio:apicurio-registry-app:$version:tar.gz:all
 state=${MASH_LOCAL_DIR:-$root/.local}/registry
-app=$state/app
+app=${MASH_REGISTRY_APP:-$state/app}
+security=$(printf '%s' "${MASH_KAFKA_SECURITY:-plaintext}" | tr '[:upper:]' '[:lower:]')
+kafka_secure=${MASH_LOCAL_DIR:-$root/.local}/kafka/secure
 port=${MASH_REGISTRY_PORT:-8081}
 kafka_port=${MASH_KAFKA_PORT:-9092}
 heap=${MASH_REGISTRY_HEAP:-384m}
@@ -62,10 +67,26 @@ start() {
   if ! port_open "$kafka_port"; then bash "$here/kafka.sh" start; fi
   resolve
   mkdir -p "$state"
+  local config=""
+  if [ "$security" = sasl_ssl ]; then
+    config=$state/kafka-client.properties
+    local pw; pw=$(sed -n 's/^registry=//p' "$kafka_secure/users")
+    [ -n "$pw" ] || { say "no password for user registry in $kafka_secure/users (start deploy/kafka.sh first)"; exit 1; }
+    ( umask 077; cat > "$config" <<EOF
+apicurio.kafka.common.security.protocol=SASL_SSL
+apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512
+apicurio.kafka.common.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="registry" password="$pw";
+apicurio.kafka.common.ssl.truststore.type=PEM
+apicurio.kafka.common.ssl.truststore.location=$kafka_secure/ca.pem
+apicurio.kafkasql.consumer.group-prefix=registry-
+EOF
+    )
+  fi
   if ! running; then
     say "starting Apicurio Registry $version on http://127.0.0.1:$port (kafkasql on 127.0.0.1:$kafka_port, heap $heap)"
     (
       cd "$app"
+      if [ -n "$config" ]; then export QUARKUS_CONFIG_LOCATIONS="file:$config"; fi
       APICURIO_STORAGE_KIND=kafkasql \
       APICURIO_KAFKASQL_BOOTSTRAP_SERVERS=127.0.0.1:$kafka_port \
       QUARKUS_HTTP_HOST=127.0.0.1 \

@@ -87,7 +87,8 @@ async def publish_raw(settings: Settings, records: list[Fuzzed]) -> list[Sent]:
     """Publish every record as is (no validation, no encoding) to its agency's intake topic."""
     cat = catalogue(settings.topic_prefix)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                client_id="mash-fuzz", linger_ms=5, max_request_size=MAX_REQUEST)
+                                client_id="mash-fuzz", linger_ms=5, max_request_size=MAX_REQUEST,
+                                **settings.kafka_auth().aiokafka())
     try:
         await producer.start()
         futures = [await producer.send(cat.intake(r.agency), key=r.key, value=r.value) for r in records]
@@ -106,7 +107,8 @@ async def outcomes(settings: Settings) -> tuple[collections.Counter[Coordinates]
     letters: collections.Counter[Coordinates] = collections.Counter()
     accepted: set[str] = set()
     shorts = [cat.name("deadletter"), cat.name("audit")]
-    for rec in await read_topics(settings.kafka_bootstrap, shorts, registry_url=settings.registry_url):
+    for rec in await read_topics(settings.kafka_bootstrap, shorts, registry_url=settings.registry_url,
+                                 auth=settings.kafka_auth()):
         try:
             record = rec.decode(codec)
         except Exception:  # an undecodable record on these topics is not an outcome of ours

@@ -149,7 +149,7 @@ def _ack_sink(settings: Settings, web: WebSettings) -> KafkaAckSink:
     topic = catalogue(settings.topic_prefix).name("feedback.acknowledgements")
     return KafkaFeedbackSink(settings.kafka_bootstrap, topic,
                              lambda: make_codec(settings.registry_url, {topic: list(ACK_RECORDS)}),
-                             web.ack_timeout_seconds)
+                             web.ack_timeout_seconds, settings.kafka_auth())
 
 
 def _server(settings: Settings, web: WebSettings, db: Database) -> uvicorn.Server:
@@ -169,9 +169,10 @@ async def _views(settings: Settings, web: WebSettings, db: Database, stop: async
     codec = await make_codec(settings.registry_url, topics)
     try:
         if rebuild:
-            await rebuild_views(db, codec, settings.kafka_bootstrap, list(topics), settings.registry_url)
+            await rebuild_views(db, codec, settings.kafka_bootstrap, list(topics), settings.registry_url,
+                                settings.kafka_auth())
         group = f"{settings.topic_prefix}.{web.consumer_group}"
-        consumer = ViewConsumer(db, codec, settings.kafka_bootstrap, list(topics), group)
+        consumer = ViewConsumer(db, codec, settings.kafka_bootstrap, list(topics), group, settings.kafka_auth())
         await consumer.start()
         try:
             await consumer.run(stop)

@@ -191,7 +191,7 @@ async def read_events(settings: Settings) -> list[SlaEvent]:
 
     cat = catalogue(settings.topic_prefix)
     consumed = await read_topics(settings.kafka_bootstrap, [cat.name("sla.events")],
-                                 registry_url=settings.registry_url)
+                                 registry_url=settings.registry_url, auth=settings.kafka_auth())
     codec, out = Codec(), []
     for rec in consumed:
         try:

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.codec import Codec, NotPrepared, codec_for
 from schemas.errors import BrokerError, TransportError
+from schemas.kafka_auth import KafkaAuth
 from schemas.models import AGENCY_BODIES, AgencyType, Record
 from schemas.rules import notification_errors
 from schemas.topics import intake_topic
@@ -94,6 +95,7 @@ class AgencyClient:
             enable_idempotence=True,
             client_id=f"mash-sdk-{self.agency.value.lower()}",
             linger_ms=5,
+            **KafkaAuth.of(self._settings).aiokafka(),
         )
         try:
             await producer.start()

@@ -30,6 +30,7 @@ from consumers.auth import audit
 from consumers.ops_view import Dashboard, claim_redrive, dashboard, finish_redrive, release_redrive
 from consumers.roles import Principal, Role
 from consumers.web.common import AppState, check_csrf, page, require, state_of
+from schemas.kafka_auth import KafkaAuth
 
 __all__ = ["KafkaOpsBackend", "LagRow", "OpsBackend", "bar_chart", "install", "router"]
 
@@ -65,10 +66,12 @@ class KafkaOpsBackend:
     prefix: str
     timeout_seconds: float = 10.0
     book: LagBook = field(default_factory=lambda: LagBook(size=10, min_distance=timedelta(seconds=5)))
+    auth: KafkaAuth = field(default_factory=KafkaAuth)
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> tuple[int, int]:
         """One producer per redrive (they are rare), idempotent, acks=all."""
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                    **self.auth.aiokafka(),
                                     request_timeout_ms=int(self.timeout_seconds * 1000))
         await producer.start()
         try:
@@ -78,7 +81,7 @@ class KafkaOpsBackend:
         return int(meta.partition), int(meta.offset)
 
     async def _samples(self) -> list[Sample]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.auth.aiokafka())
         await admin.start()
         try:
             groups = sorted(str(g[0]) for g in await admin.list_consumer_groups()
@@ -89,7 +92,7 @@ class KafkaOpsBackend:
         tps = sorted({tp for offsets in committed.values() for tp in offsets}, key=lambda t: (t.topic, t.partition))
         if not tps:
             return []
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.auth.aiokafka())
         await consumer.start()
         try:
             ends = await consumer.end_offsets(list(tps))
@@ -119,7 +122,7 @@ def backend_of(request: Request) -> OpsBackend:
         from broker.settings import Settings
 
         settings = Settings()
-        backend = KafkaOpsBackend(settings.kafka_bootstrap, settings.topic_prefix)
+        backend = KafkaOpsBackend(settings.kafka_bootstrap, settings.topic_prefix, auth=settings.kafka_auth())
         install(request.app, backend)
     return backend
 

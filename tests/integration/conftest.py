@@ -90,7 +90,15 @@ def worker_env(s: Settings) -> dict[str, str]:
         MASH_IDENTITY_SECRET=s.identity_secret.get_secret_value(),
         MASH_FAULT_PLAN=s.fault_plan,
         PYTHONUNBUFFERED="1",
+        MASH_KAFKA_SECURITY_PROTOCOL=s.kafka_security_protocol,
     )
+    for name, value in (("MASH_KAFKA_SASL_USERNAME", s.kafka_sasl_username), ("MASH_KAFKA_CA_FILE", s.kafka_ca_file),
+                        ("MASH_KAFKA_SASL_PASSWORD",
+                         s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None)):
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
     return env
 
 
