@@ -95,3 +95,15 @@ def test_allows_models_prefix_and_implication() -> None:
     assert not allows(gs, "b", T, "x.y", "Write")
     assert allows(gs, "b", T, "x", "Write")
     assert not allows(gs, "c", T, "x", "Write")
+
+
+def test_only_the_worker_writes_the_topics_it_decodes_as_trusted() -> None:
+    """internal.accepted and the route topics (decoded without a second text-rule pass, schemas.models.TRUSTED)
+    are writable by the worker's identity alone."""
+    from broker.acls import PRINCIPALS, ResourceType, allows, grants
+    from broker.topics import ROUTE_TOPICS, catalogue
+
+    cat, declared = catalogue("mash"), grants("mash")
+    for short in ("internal.accepted", *ROUTE_TOPICS.values()):
+        writers = {p.name for p in PRINCIPALS if allows(declared, p.name, ResourceType.TOPIC, cat.name(short), "Write")}
+        assert writers == {"mash-worker"}, (short, writers)
