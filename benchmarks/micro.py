@@ -42,7 +42,9 @@ from schemas.models import AgencyType, Record
 from schemas.registry import InMemoryRegistry
 from schemas.rules import notification_errors
 
-__all__ = ["MicroResult", "run_micro"]
+__all__ = ["ALL_STAGES", "MicroResult", "run_micro"]
+
+ALL_STAGES = "all three stages (the worker's Python, no I/O)"
 
 PREFIX = "micro"
 SECRET = b"micro-benchmark-secret"
@@ -175,7 +177,7 @@ async def run_micro(count: int = 1000, seed: int = 2024) -> MicroResult:
     us["intake stage end to end (decode..encode)"] = intake_us
     us["router stage end to end (decode..encode)"] = router_us
     us["SLA tracker over the routed outputs"] = sla_us
-    us["all three stages (the worker's Python, no I/O)"] = intake_us + router_us + sla_us
+    us[ALL_STAGES] = intake_us + router_us + sla_us
     per_line = _log_line_us()
     lines = 2.0  # intake and router one each per notification; the SLA tracker one per batch
     us[f"  of which INFO log lines ({lines:.1f} at {per_line:.0f} us)"] = lines * per_line
