@@ -112,12 +112,13 @@ class IntakeStage:
             overlay.stage(item.msg.partition, plan.writes)
             plans.append(plan)
         t1 = time.perf_counter()
+        sent = False
         try:
             await persist("intake.forward", partial(self._send, plans))
-            t2 = time.perf_counter()
+            sent, t2 = True, time.perf_counter()
             await persist("intake.record", partial(self._write, plans))
-        except StageFailed:
-            return [await self._one(item) for item in items]
+        except StageFailed:  # one at a time; what the batch already sent (acknowledged) is not sent again
+            return [await self._one(item, sent=sent) for item in items]
         _log.info("batch settled", records=len(items), decide_ms=round(1000 * (t1 - t0)),
                   send_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)))
         for plan in plans:
@@ -227,15 +228,21 @@ class IntakeStage:
                 self.faults.check("intake.record", plan.nid)
         await self.state.write([(p.item.msg.partition, p.writes, p.item.run) for p in plans if p.writes])
 
-    async def _one(self, item: Received) -> IntakeOutcome:
-        """One record on its own, each failure handled where it happens (the careful path)."""
+    async def _one(self, item: Received, *, sent: bool = False) -> IntakeOutcome:
+        """One record on its own, each failure handled where it happens (the careful path). `sent`: the batch's
+        sends (forwards, audits, refusals) are already acknowledged, so only the state is left to write (sending
+        again would put a second copy of every forward on `internal.accepted`)."""
         plan: _Plan = item.run(partial(self._plan, item, self.state.view()))
         agency = self.agencies[item.msg.topic]
         if plan.outcome is IntakeOutcome.REFUSED:
-            await self._refuse(plan)
+            if sent:
+                self._log(plan)
+            else:
+                await self._refuse(plan)
             return plan.outcome
         try:
-            await persist("intake.forward", partial(self._send, [plan]))
+            if not sent:
+                await persist("intake.forward", partial(self._send, [plan]))
         except StageFailed as exc:  # not forwarded: refused like invalid data
             await self._refuse(self._failed(item, agency, exc, reject=True))
             return IntakeOutcome.REFUSED

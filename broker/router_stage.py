@@ -100,6 +100,7 @@ class RouterStage:
         overlay = Overlay(self.state.view())
         plans: list[_Plan] = []
         t0 = time.perf_counter()
+        emitted = False
         try:
             for item in items:
                 plan: _Plan = item.run(partial(self._plan, item, overlay.view(item.msg.partition)))
@@ -107,21 +108,24 @@ class RouterStage:
                 plans.append(plan)
             t1 = time.perf_counter()
             await persist("router.emit", partial(self._emit, plans))
-            t2 = time.perf_counter()
+            emitted, t2 = True, time.perf_counter()
             await persist("router.record", partial(self._write, plans))
-        except StageFailed:
-            return [await self._one(item) for item in items]
+        except StageFailed:  # one at a time; outputs the batch already emitted (acknowledged) are not sent again
+            return [await self._one(item, emitted=emitted) for item in items]
         _log.info("batch settled", records=len(items), route_ms=round(1000 * (t1 - t0)),
                   emit_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)))
         for plan in plans:
             self._log(plan)
         return [_outcome(p.step) for p in plans]
 
-    async def _one(self, item: Received) -> RouterOutcome:
-        """One record on its own; a deterministic failure dead-letters it with its stage."""
+    async def _one(self, item: Received, *, emitted: bool = False) -> RouterOutcome:
+        """One record on its own; a deterministic failure dead-letters it with its stage. `emitted`: the batch's
+        outputs, audits and broadcasts are already acknowledged (the same ones this step derives), so only the
+        state is left to write."""
         try:
             plan: _Plan = item.run(partial(self._plan, item, self.state.view()))
-            await persist("router.emit", partial(self._emit, [plan]))
+            if not emitted:
+                await persist("router.emit", partial(self._emit, [plan]))
             await persist("router.record", partial(self._write, [plan]))
         except StageFailed as exc:
             await self._dead_letter(item.msg, exc)

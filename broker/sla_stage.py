@@ -189,28 +189,35 @@ class SlaStage:
         async with self._lock:
             overlay = Overlay(self.state.view())
             plans: list[_Plan] = []
+            sent = False
             try:
                 for item in items:
                     plan: _Plan = item.run(partial(self._plan, item, overlay.view(item.msg.partition)))
                     overlay.stage(item.msg.partition, plan.writes)
                     plans.append(plan)
+                await self._emit(plans)
+                sent = True
                 await self._record(plans)
-            except StageFailed:
-                return [await self._one(item) for item in items]
+            except StageFailed:  # one at a time; what the batch already sent (acknowledged) is not sent again
+                return [await self._one(item, sent=sent) for item in items]
             return [p.outcome for p in plans]
 
-    async def _one(self, item: Received) -> SlaOutcome:
+    async def _one(self, item: Received, *, sent: bool = False) -> SlaOutcome:
         try:
             plan: _Plan = item.run(partial(self._plan, item, self.state.view()))
+            if not sent:
+                await self._emit([plan])
             await self._record([plan])
         except StageFailed as exc:
             await self._dead_letter(item.msg, exc)
             return SlaOutcome.DEAD_LETTERED
         return plan.outcome
 
-    async def _record(self, plans: Sequence[_Plan]) -> None:
+    async def _emit(self, plans: Sequence[_Plan]) -> None:
         await persist("sla.emit", partial(self._send, [(p.step, p.route) for p in plans],
                                           [p.forward for p in plans if p.forward]))
+
+    async def _record(self, plans: Sequence[_Plan]) -> None:
         await persist("sla.record", partial(self._write, plans))
         for plan in plans:
             self._after(plan.item.msg.partition, plan.step)

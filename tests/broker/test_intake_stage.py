@@ -192,3 +192,23 @@ async def test_a_deterministic_failure_in_a_batch_fails_only_its_record(incident
     assert outcomes == [IntakeOutcome.ACCEPTED, IntakeOutcome.REFUSED, IntakeOutcome.REFUSED]
     assert [r.envelope.notification_id for r in outlet.of("internal.accepted")] == [incident.envelope.notification_id]
     assert sorted(d.source_offset for d in outlet.of("deadletter")) == [2, 3]
+
+
+async def test_a_failed_state_write_in_a_batch_sends_nothing_twice(incident: PoliceDomesticAbuseIncident) -> None:
+    """The batch's forwards and refusals are acknowledged, then one record's state write fails for good: redone one
+    at a time, no forward and no dead letter is sent a second time, and each record still ends in its outcome."""
+    outlet, state = RecordingOutlet(), DictState({SEEN_TABLE: {}})
+    other = incident.model_copy(update={"envelope": incident.envelope.model_copy(
+        update={"notification_id": uuid.uuid4()})})
+    nid = other.envelope.notification_id
+    faults = Faults.parse(f'[{{"stage": "intake.record", "kind": "fatal", "match": "{nid}"}}]')
+    batch = [Received(_inbound(CODEC.encode(incident, TOPIC), 1)), Received(_inbound(CODEC.encode(other, TOPIC), 2)),
+             Received(_inbound(b"junk", 3))]
+    outcomes = await _stage(outlet, state, faults).handle_batch(batch)
+    assert outcomes == [IntakeOutcome.ACCEPTED, IntakeOutcome.REFUSED, IntakeOutcome.REFUSED]
+    forwarded = [r.envelope.notification_id for r in outlet.of("internal.accepted")]
+    assert sorted(map(str, forwarded)) == sorted([str(incident.envelope.notification_id), str(nid)])  # once each
+    letters = outlet.of("deadletter")
+    assert sorted((d.source_offset, d.stage) for d in letters) == [(2, "intake.record"), (3, "intake")]
+    assert str(incident.envelope.notification_id) in state.tables[SEEN_TABLE]
+    assert str(nid) not in state.tables[SEEN_TABLE]

@@ -80,3 +80,19 @@ async def test_redelivered_batch_emits_nothing_new() -> None:
     again = await _stage(outlet, state).handle_batch([_item(r, i) for i, r in enumerate(records)])
     assert again == [RouterOutcome.SKIPPED] * 3
     assert len(outlet.sent) == sent and state.tables == before
+
+
+async def test_a_failed_state_write_in_a_batch_emits_nothing_twice() -> None:
+    """The batch's outputs are acknowledged, then one record's state write fails for good: redone one at a time,
+    no output is sent a second time, the failing record is dead-lettered at router.record, the others routed."""
+    records = _night()
+    nid = records[1].envelope.notification_id  # type: ignore[attr-defined]
+    outlet, state = RecordingOutlet(), _tables()
+    faults = Faults.parse(f'[{{"stage": "router.record", "kind": "fatal", "match": "{nid}"}}]')
+    outcomes = await _stage(outlet, state, faults).handle_batch([_item(r, i) for i, r in enumerate(records)])
+    assert outcomes == [RouterOutcome.ROUTED, RouterOutcome.DEAD_LETTERED, RouterOutcome.ROUTED]
+    routed = [s for s in outlet.sent if s.short not in ("deadletter", "audit")]
+    ids = [next(iter(s.record.model_dump().values())) for s in routed]
+    assert len(ids) == len(set(ids)), "an output was sent twice"
+    [letter] = outlet.of("deadletter")
+    assert isinstance(letter, DeadLetter) and letter.stage == "router.record" and letter.notification_id == nid
