@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
-.PHONY: run test stop lint bench crash
+.PHONY: run test stop lint bench crash cluster-test
 
 run:
 	bash deploy/run.sh
@@ -31,3 +31,9 @@ crash:
 	bash deploy/kafka.sh start
 	bash deploy/registry.sh start
 	.venv/bin/python -m benchmarks.crash 3000 12
+
+cluster-test:  # the three-node cluster's broker-loss test alone (it also runs in `make test`)
+	bash deploy/bootstrap.sh
+	bash deploy/kafka.sh start
+	bash deploy/registry.sh start
+	.venv/bin/python -m pytest -q -s -m cluster

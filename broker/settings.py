@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     )
     registry_url: str = Field(default_factory=default_url, description="Confluent-compatible API of the registry")
     topic_prefix: str = Field("mash", description="prefix of every topic name, so runs can sit side by side")
-    profile: str = Field("local", description="topic profile: local (replication 1) or production")
+    profile: str = Field("local", description="topic profile: local (replication 1), cluster (the production topic "
+                                              "profile on deploy/cluster.sh, without production's security checks) or "
+                                              "production")
     identity_secret: SecretStr = Field(
         SecretStr("local-development-only-secret"), description="HMAC key for demographic identity keys"
     )

@@ -16,6 +16,11 @@ __all__ = ["INTAKE_TOPICS", "ROUTE_TOPICS", "Catalogue", "TopicKind", "TopicSpec
 DAY_MS = 24 * 60 * 60 * 1000
 
 
+#: Profiles with the production topic profile (replication 3, min.insync.replicas 2): `production`, and `cluster`,
+#: the same topics on the local three-node cluster (deploy/cluster.sh) without production's security refusals.
+REPLICATED_PROFILES = frozenset({"production", "cluster"})
+
+
 class TopicKind(str, Enum):
     """What a topic holds; retention and clean-up follow from it."""
 
@@ -58,9 +63,9 @@ class TopicSpec:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def config(self, profile: str) -> dict[str, str]:
-        """Topic-level configuration for a profile (`local` or `production`)."""
+        """Topic-level configuration for a profile (`local`, `cluster` or `production`)."""
         cfg = dict(_CONFIG[self.kind])
-        cfg["min.insync.replicas"] = "2" if profile == "production" else "1"
+        cfg["min.insync.replicas"] = "2" if profile in REPLICATED_PROFILES else "1"
         cfg.update(self.extra)
         return cfg
 
@@ -96,7 +101,7 @@ class Catalogue:
     @staticmethod
     def replication(profile: str) -> int:
         """Replication factor for a profile."""
-        return 3 if profile == "production" else 1
+        return 3 if profile in REPLICATED_PROFILES else 1
 
 
 ROUTE_TOPICS: Mapping[m.Route, str] = {

@@ -89,6 +89,7 @@ def worker_env(s: Settings) -> dict[str, str]:
         MASH_WORKER_DATA_DIR=s.worker_data_dir,
         MASH_IDENTITY_SECRET=s.identity_secret.get_secret_value(),
         MASH_FAULT_PLAN=s.fault_plan,
+        MASH_PROFILE=s.profile,
         PYTHONUNBUFFERED="1",
         MASH_KAFKA_SECURITY_PROTOCOL=s.kafka_security_protocol,
     )
