@@ -101,3 +101,16 @@ def test_records_by_topic_cover_every_carrying_topic_and_no_catalogue_topic() ->
     assert by_topic["p.route.encompass"] == (m.EncompassNotice, m.Recall)
     assert "p.reference.schools" not in by_topic
     assert all(s.name != "schemas" for s in CAT.specs)
+
+
+def test_the_cluster_profile_replicates_as_production_does() -> None:
+    """The `cluster` profile (deploy/cluster.sh) gives every topic replication 3 and min.insync.replicas 2, as
+    `production` does, and `local` keeps 1 and 1."""
+    from broker.topics import REPLICATED_PROFILES, catalogue
+
+    cat = catalogue("t")
+    assert {"production", "cluster"} == REPLICATED_PROFILES
+    for spec in cat.specs:
+        assert spec.config("cluster")["min.insync.replicas"] == spec.config("production")["min.insync.replicas"] == "2"
+        assert spec.config("local")["min.insync.replicas"] == "1"
+    assert cat.replication("cluster") == cat.replication("production") == 3 and cat.replication("local") == 1
