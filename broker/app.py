@@ -256,7 +256,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         await outlet.start()
         if settings.metrics_port:
             try:
-                metrics.serve(settings.metrics_port)
+                metrics.serve(settings.metrics_port, settings.metrics_host)
             except OSError as exc:
                 log.warning("metrics port unavailable; not serving metrics", port=settings.metrics_port,
                             error=type(exc).__name__)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
 
@@ -115,6 +116,28 @@ def acls_list() -> None:
         typer.echo(f"{g.principal:20} {','.join(g.operations):40} {g.resource_type.value}:{g.name}{star}")
 
 
+def deploy_render(
+    out: Path = typer.Option(Path("deploy"), help="directory to write into (k8s/, compose.yaml, ...)"),
+    check: bool = typer.Option(False, help="write nothing; exit 1 if a file differs from a fresh render"),
+) -> None:
+    """Write the Strimzi resources and the compose file generated from the topic catalogue and the ACLs."""
+    from broker.manifests import rendered
+
+    stale = []
+    for name, text in rendered(Settings().topic_prefix).items():
+        path = out / name
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        typer.echo(f"wrote {path}")
+    if stale:
+        typer.echo("stale (run `mash deploy render`): " + ", ".join(stale), err=True)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the broker's commands to a CLI: topics, schemas, worker, deadline, summary."""
     topics_app = typer.Typer(help="The topic catalogue", no_args_is_help=True)
@@ -129,6 +152,10 @@ def register(app: typer.Typer) -> None:
     acls_app.command("apply")(acls_apply)
     acls_app.command("list")(acls_list)
     app.add_typer(acls_app, name="acls")
+    deploy_app = typer.Typer(help="Deployment files (Strimzi resources, compose) from the catalogue and ACLs",
+                             no_args_is_help=True)
+    deploy_app.command("render")(deploy_render)
+    app.add_typer(deploy_app, name="deploy")
     app.command()(worker)
     _cli_deadline.register(app)
     app.command()(summary)
