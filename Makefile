@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
-.PHONY: run test stop lint bench crash cluster-test
+.PHONY: run test stop lint bench crash cluster-test soak
 
 run:
 	bash deploy/run.sh
@@ -37,3 +37,9 @@ cluster-test:  # the three-node cluster's broker-loss test alone (it also runs i
 	bash deploy/kafka.sh start
 	bash deploy/registry.sh start
 	.venv/bin/python -m pytest -q -s -m cluster
+
+soak:  # an hour at 50 notifications/s, memory of each process sampled; shorter: make soak SOAK_ARGS="--minutes 10"
+	bash deploy/bootstrap.sh
+	bash deploy/kafka.sh start
+	bash deploy/registry.sh start
+	.venv/bin/python -m benchmarks.soak $(SOAK_ARGS)
