@@ -203,8 +203,9 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
                          {s: cat.spec(s).partitions for s in shorts}, codec, {s: cat.spec(s).records for s in shorts},
                          auth=auth)
     parts = cat.spec("intake.police").partitions
-    seen = app.Table(SEEN_TABLE, partitions=parts, key_type=str)
-    tables = {name: app.Table(name, partitions=parts, key_type=str) for name in casebook.TABLES}
+    store = _store_options(settings)
+    seen = app.Table(SEEN_TABLE, partitions=parts, key_type=str, options=store)
+    tables = {name: app.Table(name, partitions=parts, key_type=str, options=store) for name in casebook.TABLES}
     intake_names = {cat.name(short): agency for agency, short in INTAKE_TOPICS.items()}
     faults = Faults.parse(settings.fault_plan)
     metrics = Metrics()
@@ -213,7 +214,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     router = RouterStage(codec=codec, secret=secret, schools=schools if schools is not None else _load_schools(),
                          deadlines=DefaultDeadlines(), outlet=outlet, state=DurableTables(tables, outlet),
                          faults=faults, metrics=metrics)
-    sla_tables = {name: app.Table(name, partitions=parts, key_type=str) for name in sla_stage.TABLES}
+    sla_tables = {name: app.Table(name, partitions=parts, key_type=str, options=store) for name in sla_stage.TABLES}
     tracker = sla_stage.SlaStage(codec=codec, outlet=outlet, state=DurableTables(sla_tables, outlet),
                                  runner_for=sla_stage.partition_runner, metrics=metrics, faults=faults)
     sla_names = {cat.name(s) for s in sla_stage.INPUT_TOPICS}
@@ -326,6 +327,16 @@ def _install_watch(app: faust.App, progress: _Progress, settings: Settings,
         elif action is WatchAction.EXIT:
             log.error("partitions still stalled after a re-seek; exiting for the supervisor to restart")
             os._exit(70)
+
+
+def _store_options(settings: Settings) -> dict[str, int]:
+    """RocksDB options of every table store (faust's `Table(options=...)`). faust's defaults give each store (one
+    per table and partition: 36 here) 64 MB write buffers, three of them, and its own 2 GB block cache, so a
+    worker's memory grows with what it writes for as long as it runs; these bound each store."""
+    mb = 1024 * 1024
+    return {"write_buffer_size": settings.table_write_buffer_mb * mb, "max_write_buffer_number": 2,
+            "block_cache_size": settings.table_block_cache_mb * mb,
+            "block_cache_compressed_size": settings.table_block_cache_mb * mb // 4}
 
 
 def _load_schools() -> dict[str, School]:

@@ -39,3 +39,16 @@ def test_worker_command_exits_2_with_the_reason(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(cli.app, ["worker"])
     assert result.exit_code == 2
     assert "error: schools file not found" in result.output and "Traceback" not in result.output
+
+
+def test_every_table_store_has_bounded_rocksdb_memory(tmp_path: Path) -> None:
+    """Every worker table is created with the settings' RocksDB write buffer and block cache (faust's defaults,
+    64 MB x 3 buffers and a 2 GB cache per store, let a worker's memory grow for as long as it writes)."""
+    s = Settings(worker_data_dir=str(tmp_path), topic_prefix="rocks", metrics_port=0, table_write_buffer_mb=3,
+                 table_block_cache_mb=5)
+    app = worker_app.create_app(s)
+    assert len(app.tables) >= 6
+    for name, table in app.tables.items():
+        assert table.options["write_buffer_size"] == 3 * 1024 * 1024, name
+        assert table.options["block_cache_size"] == 5 * 1024 * 1024, name
+        assert table.options["max_write_buffer_number"] == 2, name
