@@ -359,6 +359,16 @@ def _dump_tasks(*_: object) -> None:
             coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
 
 
+def _dump_growth(first: Any) -> None:
+    """Print the allocation sites that grew most since `first` (MASH_TRACEMALLOC=1, SIGUSR2)."""
+    import tracemalloc
+
+    for stat in tracemalloc.take_snapshot().compare_to(first, "traceback")[:12]:
+        print(f"grew {stat.size_diff / 1e6:8.1f} MB in {stat.count_diff:8d} blocks", file=sys.stderr)
+        for line in stat.traceback.format()[-8:]:
+            print("    " + line, file=sys.stderr)
+
+
 def run_worker(settings: Settings) -> None:
     """Run the stream worker until interrupted (SIGTERM/SIGINT stop it; SIGQUIT prints a task dump)."""
     from faust import Worker
@@ -373,5 +383,11 @@ def run_worker(settings: Settings) -> None:
         def _install_signal_handlers_unix(self) -> None:
             super()._install_signal_handlers_unix()
             self.loop.add_signal_handler(signal.SIGQUIT, _dump_tasks)
+            if os.environ.get("MASH_TRACEMALLOC"):  # diagnosing memory growth: SIGUSR2 prints what grew
+                import tracemalloc
+
+                tracemalloc.start(8)
+                first = tracemalloc.take_snapshot()
+                self.loop.add_signal_handler(signal.SIGUSR2, _dump_growth, first)
 
     _Worker(faust_app, loglevel=settings.faust_log_level).execute_from_commandline()
