@@ -369,6 +369,23 @@ def _dump_growth(first: Any) -> None:
             print("    " + line, file=sys.stderr)
 
 
+def _restore_lost_stores(app: faust.App, settings: Settings) -> None:
+    """Rebuild lost table stores in bulk (`broker.restore`) on a loop of its own, before faust starts. If that
+    fails, faust's own recovery rebuilds them (slower, same result: a store without an offset is replayed from
+    the changelog's start)."""
+    from broker.restore import restore, stores
+
+    candidates = stores(app.tables.values())  # outside the loop below: faust's stores keep the current loop
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(restore(candidates, settings.kafka_bootstrap, settings.kafka_auth()))
+    except Exception as exc:
+        log.warning("bulk restore of lost table stores failed; faust's recovery will rebuild them",
+                    error=type(exc).__name__, reason=str(exc))
+    finally:
+        loop.close()
+
+
 def run_worker(settings: Settings) -> None:
     """Run the stream worker until interrupted (SIGTERM/SIGINT stop it; SIGQUIT prints a task dump)."""
     from faust import Worker
@@ -377,6 +394,8 @@ def run_worker(settings: Settings) -> None:
 
     check_production(settings)  # production: no development secret, TLS, ACLs enforced; else ConfigurationError
     faust_app = create_app(settings)
+    if settings.table_bulk_restore:
+        _restore_lost_stores(faust_app, settings)
     sys.argv = sys.argv[:1]
 
     class _Worker(Worker):

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     table_store: str = Field("rocksdb://", description="faust table store URL")
     table_write_buffer_mb: int = Field(4, ge=1, le=256, description="RocksDB write buffer per table store (MB)")
     table_block_cache_mb: int = Field(8, ge=1, le=4096, description="RocksDB block cache per table store (MB)")
+    table_bulk_restore: bool = Field(True, description="rebuild lost table stores from their changelogs in bulk "
+                                     "before faust starts (broker.restore); false: faust's own recovery")
     faust_log_level: str = Field("WARNING", description="log level of faust's own logging")
     batch_size: int = Field(500, ge=1, le=5000, description="most records a worker stage settles at once")
     metrics_port: int = Field(9310, ge=0, description="port of the worker's Prometheus /metrics (0: not served)")

@@ -1,0 +1,108 @@
+"""Lost table stores rebuilt in bulk from their changelogs on the real broker (broker.restore), in faust's own
+store layout: latest value per key, tombstones deleted, faust's persisted offset at the changelog's end; stores
+that kept their offset are left alone, a rebuild cut short is done again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import TopicPartition
+
+from broker import casebook
+from broker.app import create_app
+from broker.restore import Store, restore, stores
+from broker.settings import Settings
+from tests.integration.conftest import delete_topics, fresh_settings
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 6
+
+
+@pytest.fixture()
+def own(kafka: str, tmp_path: Path) -> Iterator[Settings]:
+    """A prefix of its own (its topics deleted afterwards)."""
+    s = fresh_settings(kafka, tmp_path / "worker", "r")
+    yield s
+    asyncio.run(delete_topics(s))
+
+
+async def _seed(s: Settings, table: Any) -> dict[tuple[int, bytes], bytes | None]:
+    """Create the table's changelog and write keys to partitions 1 and 4: 40 keys each, then key 0 overwritten
+    and key 1 deleted (a tombstone). Returns the expected final value per (partition, raw key)."""
+    name = table.changelog_topic.get_topic_name()
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
+    await producer.start()
+    expected: dict[tuple[int, bytes], bytes | None] = {}
+
+    async def put(partition: int, key: str, value: Any) -> None:
+        k, _ = table.changelog_topic.prepare_key(key, table.key_serializer)
+        v = None if value is None else table.changelog_topic.prepare_value(value, table.value_serializer)[0]
+        await producer.send_and_wait(name, key=k, value=v, partition=partition)
+        expected[(partition, k)] = v
+
+    try:
+        for partition in (1, 4):
+            for i in range(40):
+                await put(partition, f"E06000051|dem:{partition}-{i}", {"entries": [i], "partition": partition})
+            await put(partition, f"E06000051|dem:{partition}-0", {"entries": ["overwritten"]})
+            await put(partition, f"E06000051|dem:{partition}-1", None)
+    finally:
+        await producer.stop()
+    return expected
+
+
+def _contents(store: Store) -> tuple[dict[bytes, bytes], bytes | None]:
+    """Every key of a store but faust's offset key, and the offset it holds."""
+    db = store.opener.open(store.path)
+    try:
+        items = {bytes(k): bytes(v) for k, v in db.items() if bytes(k) != store.offset_key}
+        return items, db.get(store.offset_key)
+    finally:
+        db.close()
+
+
+def test_lost_stores_are_rebuilt_in_faust_layout_and_kept_ones_left_alone(own: Settings) -> None:
+    """Only the two partitions with changelog records are rebuilt; each holds exactly the latest value per key
+    (the tombstoned key absent) and faust's persisted offset = the changelog's end - 1, read back through
+    faust's own store; a second start rebuilds nothing; a store whose offset is gone is rebuilt from nothing."""
+    app = create_app(own)
+    table = app.tables[casebook.PEOPLE]
+    expected = asyncio.run(_seed(own, table))
+    candidates = stores(app.tables.values())
+    mine = {c.tp.partition: c for c in candidates if c.tp.topic == table.changelog_topic.get_topic_name()}
+    assert sorted(mine) == list(range(PARTITIONS))
+
+    done = asyncio.run(restore(candidates, own.kafka_bootstrap))
+    assert (done.partitions, done.records) == (2, 2 * 42)
+    for partition in (1, 4):
+        items, offset = _contents(mine[partition])
+        want = {k: v for (p, k), v in expected.items() if p == partition and v is not None}
+        assert items == want and len(items) == 39
+        assert offset == b"41"
+    assert not mine[0].path.exists(), "an empty changelog partition makes no store"
+
+    assert asyncio.run(restore(candidates, own.kafka_bootstrap)).partitions == 0
+
+    db = mine[4].opener.open(mine[4].path)  # a rebuild cut short: no offset, a stray key
+    db.delete(mine[4].offset_key)
+    db.put(b"stray", b"left behind")
+    db.close()
+    again = asyncio.run(restore(candidates, own.kafka_bootstrap))
+    assert (again.partitions, again.records) == (1, 42)
+    items, offset = _contents(mine[4])
+    assert b"stray" not in items and len(items) == 39 and offset == b"41"
+    for partition in (1, 4):  # last: faust's own store keeps what it opens
+        assert table.data.persisted_offset(TopicPartition(mine[partition].tp.topic, partition)) == 41
