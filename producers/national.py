@@ -25,7 +25,9 @@ Synthetic and reproducible from a seed (default 2026), like the regional referen
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from producers.simulator import (
@@ -41,15 +43,19 @@ from producers.simulator import (
     School,
     SimulatorConfig,
     apportion,
+    stream,
     write_reference,
 )
-from schemas.models import AgencyType
+from schemas.models import AgencyType, Record
 
-__all__ = ["NATIONAL_SCHOOLS", "national_config", "national_reference", "write_national_reference"]
+__all__ = ["NATIONAL_SCHOOLS", "YEAR", "national_config", "national_reference", "write_national_reference", "year"]
 
 #: England's children's services authorities by code type (2023): unitary, metropolitan, London, county.
 AUTHORITY_TYPES = (("E06", 63), ("E08", 36), ("E09", 33), ("E10", 21))
 NATIONAL_SCHOOLS = 24_500
+#: Notifications a year in England (DESIGN.md "Scale": ~1.4M domestic abuse incidents, referrals, the rest).
+NATIONAL_PER_YEAR = 2_000_000
+YEAR = timedelta(hours=8760)
 POLICE_FORCES = 43
 PROBATION_REGIONS = 12
 #: Households kept for reuse in a national run (a year would otherwise keep every household it drew).
@@ -184,3 +190,11 @@ def write_national_reference(directory: Path | str, seed: int = REFERENCE_SEED) 
     """Write the national `schools.json` (the worker's MASH_SCHOOLS_FILE) and `organisations.json` into
     `directory`."""
     return write_reference(directory, seed, national_reference(seed))
+
+
+def year(
+    start: datetime, *, seed: int, count: int, span: timedelta = YEAR, reference_seed: int = REFERENCE_SEED
+) -> Iterator[Record]:
+    """`count` notifications over `span` from `start` with the national mix, lazily (`simulator.stream`)."""
+    return stream(start, seed=seed, count=count, span=span, config=national_config(reference_seed),
+                  reference=national_reference(reference_seed))

@@ -12,7 +12,9 @@ valid mod-11 check digit), postcodes with a real outward code of the authority a
 children reappear from different agencies.
 
 CLI: ``python -m producers.simulator --seed 7 --count 200 --start 2026-11-20T18:00:00+00:00 > night.jsonl``
-writes JSON Lines of ``{"kind": "<RecordName>", "payload": {...}}``.
+writes JSON Lines of ``{"kind": "<RecordName>", "payload": {...}}``; with ``--national`` (``producers.national``)
+the mix is England's, over a year by default (``--national --count 2000000 --start 2025-04-01T00:00:00+01:00``),
+streamed, and ``--national --write-reference DIR`` writes the national schools and organisations.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import heapq
+import itertools
 import json
 import math
 import random
@@ -722,9 +725,11 @@ class _Clock:
         # whole milliseconds: instants are Avro timestamp-millis, so they survive the round trip exactly
         return self.starts[i] + timedelta(milliseconds=math.floor(rng.random() * self.lengths[i] * 1000))
 
-    def share(self, i: int) -> float:
-        """Hour `i`'s part of the whole span's weight."""
-        return (self.cumulative[i] - (self.cumulative[i - 1] if i else 0.0)) / self.cumulative[-1]
+    def counts(self, total: int, offset: float) -> list[int]:
+        """`total` instants shared over the hours by weight (systematic sampling from `offset` in [0, 1)): each
+        hour gets its expected count rounded up or down, and the counts sum to `total`."""
+        marks = [0, *(math.floor(total * c / self.cumulative[-1] + offset) for c in self.cumulative)]
+        return [b - a for a, b in itertools.pairwise(marks)]
 
 
 # ----------------------------------------------------------------------------------------- generator
@@ -1196,8 +1201,8 @@ def stream(
     """Yield `count` notifications occurring in [start, start + span), in produced order, lazily.
 
     The same mix as `generate` (not the same records), built an hour at a time: the count is shared over the
-    hours by the kinds' hour-of-week weights (largest remainders), and a record is yielded once no later hour
-    can produce before it.  Memory is bounded by the records produced within ~12 hours (the longest reporting
+    kinds by weight, each kind's over the hours by its hour-of-week profile, and a record is yielded once no
+    later hour can produce before it.  Memory is bounded by the records produced within ~12 hours (the longest reporting
     delay) and `config.household_pool_limit`, not by `count`.  `reference` defaults to the regional reference
     of `config.reference_seed`.
     """
@@ -1207,21 +1212,17 @@ def stream(
         raise ValueError("count must not be negative and span must be positive")
     config = config or SimulatorConfig()
     run = _Run(seed, config, reference)
-    incident_share = sum(w for k, w in config.kind_weights if k == _INCIDENT) / sum(w for _, w in config.kind_weights)
     others = tuple((k, w) for k, w in config.kind_weights if k != _INCIDENT)
+    incident_weight = sum(w for k, w in config.kind_weights if k == _INCIDENT)
+    n_incidents, n_others = apportion(count, [incident_weight, sum(w for _, w in others)])
     clocks = {incident: _Clock(start, span, incident, config) for incident in (True, False)}
-    shares = [
-        (incident_share * clocks[True].share(i), (1 - incident_share) * clocks[False].share(i))
-        for i in range(len(clocks[True].starts))
-    ]
+    incident_hours = clocks[True].counts(n_incidents, run.rng.random())
+    other_hours = clocks[False].counts(n_others, run.rng.random())
     waiting: list[tuple[datetime, str, int, Record]] = []  # a heap by produced instant
     made = 0
-    for i, n in enumerate(apportion(count, [a + b for a, b in shares])):
-        planned = []
-        for _ in range(n):
-            incident = not others or run.rng.random() * sum(shares[i]) < shares[i][0]
-            kind = _INCIDENT if incident else _weighted(run.rng, others)
-            planned.append((clocks[incident].draw_in(run.rng, i), kind))
+    for i, (n_incidents, n_others) in enumerate(zip(incident_hours, other_hours, strict=True)):
+        planned = [(clocks[True].draw_in(run.rng, i), _INCIDENT) for _ in range(n_incidents)]
+        planned += [(clocks[False].draw_in(run.rng, i), _weighted(run.rng, others)) for _ in range(n_others)]
         for occurred, kind in sorted(planned):
             record = run.build(kind, occurred)
             heapq.heappush(waiting, (_envelope(record).produced, str(_envelope(record).notification_id), made, record))
@@ -1296,6 +1297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reference-seed", type=int, default=REFERENCE_SEED, help="seed of the reference data (default 2026)"
     )
     parser.add_argument(
+        "--national",
+        action="store_true",
+        help="England's mix (153 authorities, ~24,500 schools), streamed; --hours defaults to a year (8760)",
+    )
+    parser.add_argument(
         "--agency",
         choices=sorted(_AGENCY_OPTIONS),
         default=None,
@@ -1303,21 +1309,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.write_reference is not None:
-        for path in write_reference(args.write_reference, args.reference_seed):
+        for path in _write_reference(args):
             print(path, file=sys.stderr)
         return 0
     if args.start is None:
         parser.error("--start is required (the simulator never reads the clock)")
-    span = timedelta(hours=args.hours) if args.hours is not None else NIGHT
-    if args.count is None and args.hours is None:
+    if args.count is None and args.hours is None and not args.national:
         parser.error("give --count, --hours or both")
-    config = SimulatorConfig(reference_seed=args.reference_seed)
-    records = generate(args.start, seed=args.seed, count=args.count, span=span, config=config)
+    records = _records(args)
     if args.agency is not None:
         agency = _AGENCY_OPTIONS[args.agency]
         records = (r for r in records if _envelope(r).source.agency_type is agency)
-    sys.stdout.write(to_jsonl(records))
+    for record in records:  # line by line: a national year is never held in memory
+        sys.stdout.write(to_jsonl((record,)))
     return 0
+
+
+def _write_reference(args: argparse.Namespace) -> list[Path]:
+    if args.national:
+        from producers import national  # imports this module: loaded here, only when asked for
+
+        return national.write_national_reference(args.write_reference, args.reference_seed)
+    return write_reference(args.write_reference, args.reference_seed)
+
+
+def _records(args: argparse.Namespace) -> Iterator[Record]:
+    if args.national:
+        from producers import national
+
+        span = timedelta(hours=args.hours) if args.hours is not None else national.YEAR
+        count = args.count if args.count is not None else round(national.NATIONAL_PER_YEAR * (span / national.YEAR))
+        return national.year(args.start, seed=args.seed, count=count, span=span, reference_seed=args.reference_seed)
+    span = timedelta(hours=args.hours) if args.hours is not None else NIGHT
+    config = SimulatorConfig(reference_seed=args.reference_seed)
+    return generate(args.start, seed=args.seed, count=args.count, span=span, config=config)
 
 
 if __name__ == "__main__":
