@@ -10,7 +10,7 @@ Synthetic and reproducible from a seed (default 2026), like the regional referen
   unverified), as it would any authority it has no configuration for.
 - Weights (the share of notifications about each authority's children): log-normal draws (sigma 0.6, clipped
   to 0.25-4 times the median) from the seed, normalised, seeds included: a skewed, population-like spread in
-  which the largest authority has ~10 times the smallest's share.
+  which the largest authority has 16 times the smallest's share (England's real spread is wider).
 - Households' postcodes: the seeds keep their real outward codes; the others get outward codes of the
   ``Q`` area (``QA1`` ... ``QZ42``), which no real postcode starts with.
 - Schools: 24,500 shared over the authorities by weight (largest remainders), in the regional phase mix

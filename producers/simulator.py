@@ -1202,9 +1202,9 @@ def stream(
 
     The same mix as `generate` (not the same records), built an hour at a time: the count is shared over the
     kinds by weight, each kind's over the hours by its hour-of-week profile, and a record is yielded once no
-    later hour can produce before it.  Memory is bounded by the records produced within ~12 hours (the longest reporting
-    delay) and `config.household_pool_limit`, not by `count`.  `reference` defaults to the regional reference
-    of `config.reference_seed`.
+    later hour can produce before it.  Memory is bounded by the records produced within ~12 hours (the longest
+    reporting delay) and `config.household_pool_limit`, not by `count`.  `reference` defaults to the regional
+    reference of `config.reference_seed`.
     """
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start: must carry a UTC offset")
@@ -1220,9 +1220,9 @@ def stream(
     other_hours = clocks[False].counts(n_others, run.rng.random())
     waiting: list[tuple[datetime, str, int, Record]] = []  # a heap by produced instant
     made = 0
-    for i, (n_incidents, n_others) in enumerate(zip(incident_hours, other_hours, strict=True)):
-        planned = [(clocks[True].draw_in(run.rng, i), _INCIDENT) for _ in range(n_incidents)]
-        planned += [(clocks[False].draw_in(run.rng, i), _weighted(run.rng, others)) for _ in range(n_others)]
+    for i, (incidents_now, others_now) in enumerate(zip(incident_hours, other_hours, strict=True)):
+        planned = [(clocks[True].draw_in(run.rng, i), _INCIDENT) for _ in range(incidents_now)]
+        planned += [(clocks[False].draw_in(run.rng, i), _weighted(run.rng, others)) for _ in range(others_now)]
         for occurred, kind in sorted(planned):
             record = run.build(kind, occurred)
             heapq.heappush(waiting, (_envelope(record).produced, str(_envelope(record).notification_id), made, record))
