@@ -25,6 +25,7 @@ Synthetic and reproducible from a seed (default 2026), like the regional referen
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -67,12 +68,10 @@ _DISTRICTS_PER_AUTHORITY = 6
 
 def _authorities() -> tuple[Authority, ...]:
     """The seeds first (real codes), then the synthetic authorities of each type in code order."""
-    seeds = {code[:3]: 0 for code in AUTHORITY_NAMES}
-    for code in AUTHORITY_NAMES:
-        seeds[code[:3]] += 1
+    seeds = Counter(code[:3] for code in AUTHORITY_NAMES)  # seed authorities of each code type
     synthetic: list[Authority] = []
     for prefix, total in AUTHORITY_TYPES:
-        for n in range(1, total - seeds.get(prefix, 0) + 1):
+        for n in range(1, total - seeds[prefix] + 1):
             i = len(synthetic)
             area = f"Q{_AREA_LETTERS[i % len(_AREA_LETTERS)]}"
             first = i // len(_AREA_LETTERS) * _DISTRICTS_PER_AUTHORITY + 1
@@ -120,8 +119,9 @@ def _grouped(codes: list[str], groups: int, fixed: dict[str, int]) -> list[tuple
     free = [c for c in codes if c not in fixed]
     for code, group in fixed.items():
         out[group].append(code)
+    first_free = len(set(fixed.values()))  # the free ones are dealt from the first group nobody is fixed to
     for i, code in enumerate(free):
-        out[(i + len(set(fixed.values()))) % groups].append(code)
+        out[(first_free + i) % groups].append(code)
     return [tuple(g) for g in out]
 
 
