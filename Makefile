@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
-.PHONY: run test stop lint bench crash cluster-test soak
+.PHONY: run test stop lint bench crash cluster-test soak year
 
 run:
 	bash deploy/run.sh
@@ -43,3 +43,9 @@ soak:  # an hour at 50 notifications/s, memory of each process sampled; shorter:
 	bash deploy/kafka.sh start
 	bash deploy/registry.sh start
 	.venv/bin/python -m benchmarks.soak $(SOAK_ARGS)
+
+year:  # a year of England (~2 million notifications) through one worker, appended to docs/benchmarks.md; quicker: make year YEAR_ARGS="--count 20000"
+	bash deploy/bootstrap.sh
+	bash deploy/kafka.sh start
+	bash deploy/registry.sh start
+	.venv/bin/python -m benchmarks.year $(YEAR_ARGS)

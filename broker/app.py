@@ -211,7 +211,8 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     metrics = Metrics()
     intake = IntakeStage(codec=codec, secret=secret, agencies=intake_names, outlet=outlet,
                          state=DurableTables({SEEN_TABLE: seen}, outlet), faults=faults, metrics=metrics)
-    router = RouterStage(codec=codec, secret=secret, schools=schools if schools is not None else _load_schools(),
+    directory = schools if schools is not None else _load_schools(settings)
+    router = RouterStage(codec=codec, secret=secret, schools=directory,
                          deadlines=DefaultDeadlines(), outlet=outlet, state=DurableTables(tables, outlet),
                          faults=faults, metrics=metrics)
     sla_tables = {name: app.Table(name, partitions=parts, key_type=str, options=store) for name in sla_stage.TABLES}
@@ -339,12 +340,14 @@ def _store_options(settings: Settings) -> dict[str, int]:
             "block_cache_compressed_size": settings.table_block_cache_mb * mb // 4}
 
 
-def _load_schools() -> dict[str, School]:
-    """The schools directory; without one the worker refuses to start (it would route notices blind)."""
+def _load_schools(settings: Settings) -> dict[str, School]:
+    """The schools directory (MASH_SCHOOLS_FILE, else the shipped one); without one the worker refuses to start (it
+    would route notices blind)."""
+    path = Path(settings.schools_file) if settings.schools_file else DEFAULT_SCHOOLS
     try:
-        return load_schools(DEFAULT_SCHOOLS)
+        return load_schools(path)
     except OSError as exc:
-        raise ConfigurationError(f"schools directory not readable: {DEFAULT_SCHOOLS} ({type(exc).__name__})") from exc
+        raise ConfigurationError(f"schools directory not readable: {path} ({type(exc).__name__})") from exc
 
 
 def _dump_tasks(*_: object) -> None:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=5000, description="most records a worker stage settles at once")
     metrics_port: int = Field(9310, ge=0, description="port of the worker's Prometheus /metrics (0: not served)")
     metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in a container)")
+    schools_file: str | None = Field(
+        None, description="the schools directory (JSON list; default: the shipped broker/data/reference/schools.json)"
+    )
     sla_tick_seconds: float = Field(10.0, gt=0, description="how often each worker checks its SLA clocks")
     fault_plan: str = Field("", description="fault drill plan (JSON, see broker.faults); empty in production")
     log_json: bool = Field(False, description="render logs as JSON lines")

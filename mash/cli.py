@@ -32,12 +32,25 @@ def _fail(exc: BrokerError) -> None:
 def simulate(
     count: int = typer.Option(200, help="notifications"),
     seed: int = typer.Option(7, help="random seed"),
-    start: str = typer.Option("2026-11-20T18:00:00+00:00", help="start of the night (ISO-8601 with offset)"),
+    start: str | None = typer.Option(
+        None, help="first instant (ISO-8601 with offset; default 2026-11-20T18:00:00+00:00, "
+                   "--national 2025-04-01T00:00:00+01:00)"),
     out: Path | None = typer.Option(None, "--out", help="write one JSON Lines file per agency here instead"),
+    national: bool = typer.Option(False, "--national", help="England's mix (153 authorities, ~24,500 schools) over "
+                                                             "--hours, streamed to --out"),
+    hours: float = typer.Option(8760.0, help="--national: the span in hours (a year)"),
+    write_reference: Path | None = typer.Option(
+        None, "--write-reference", help="--national: also write its schools.json (the worker's MASH_SCHOOLS_FILE) "
+                                        "and organisations.json here"),
 ) -> None:
-    """Publish a simulated night from all four agencies through the SDK (or write it as files with --out)."""
+    """Publish a simulated night from all four agencies through the SDK (or write it as files with --out); with
+    --national, write a year of England to --out (`python -m benchmarks.year` replays it)."""
     from mash.night import publish_night, write_night
 
+    if national or write_reference is not None:
+        _simulate_national(count=count, seed=seed, start=start, out=out, hours=hours, reference=write_reference)
+        return
+    start = start or "2026-11-20T18:00:00+00:00"
     if out is not None:
         written = write_night(out, count=count, seed=seed, start=start)
         typer.echo(json.dumps(written))
@@ -48,6 +61,21 @@ def simulate(
         _fail(exc)
         return
     typer.echo(json.dumps(counts))
+
+
+def _simulate_national(*, count: int, seed: int, start: str | None, out: Path | None, hours: float,
+                       reference: Path | None) -> None:
+    from mash.year import YEAR_START, write_year
+    from producers.national import write_national_reference
+
+    if reference is not None:
+        typer.echo(json.dumps([str(p) for p in write_national_reference(reference)]))
+    if out is not None:
+        typer.echo(json.dumps(write_year(out, count=count, seed=seed, start=start or YEAR_START, hours=hours)))
+    elif reference is None:
+        typer.echo("error: --national: give --out DIR (a year is written, not published; python -m benchmarks.year "
+                   "publishes it)", err=True)
+        raise typer.Exit(2)
 
 
 @app.command()

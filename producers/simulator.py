@@ -12,13 +12,17 @@ valid mod-11 check digit), postcodes with a real outward code of the authority a
 children reappear from different agencies.
 
 CLI: ``python -m producers.simulator --seed 7 --count 200 --start 2026-11-20T18:00:00+00:00 > night.jsonl``
-writes JSON Lines of ``{"kind": "<RecordName>", "payload": {...}}``.
+writes JSON Lines of ``{"kind": "<RecordName>", "payload": {...}}``; with ``--national`` (``producers.national``)
+the mix is England's, over a year by default (``--national --count 2000000 --start 2025-04-01T00:00:00+01:00``),
+streamed, and ``--national --write-reference DIR`` writes the national schools and organisations.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import heapq
+import itertools
 import json
 import math
 import random
@@ -67,6 +71,7 @@ from schemas.models import (
 )
 
 __all__ = [
+    "Authority",
     "ReferenceData",
     "SimulatorConfig",
     "generate",
@@ -74,6 +79,7 @@ __all__ = [
     "nhs_check_digit",
     "reference_data",
     "simulate_night",
+    "stream",
     "to_jsonl",
     "write_reference",
 ]
@@ -117,6 +123,7 @@ KINDS: tuple[type[Record], ...] = (
     YouthJusticeNotification,
 )
 _KIND_BY_NAME = {k.__name__: k for k in KINDS}
+_INCIDENT = PoliceDomesticAbuseIncident.__name__  # the kind drawn on the incident clock (evenings, weekends)
 _AGENCY_ABBR = {
     AgencyType.POLICE: "POL",
     AgencyType.HEALTH: "HLT",
@@ -173,6 +180,7 @@ class SimulatorConfig:
     mean_delay_minutes: float = 40.0  # median delay from occurred to reported (log-normal, 2 min - 12 h)
     rate_per_hour: float = 6.0  # notifications per hour when only a count or only a span is given
     reference_seed: int = REFERENCE_SEED
+    household_pool_limit: int | None = None  # most households kept for reuse (None: all; bounded for a year)
 
     def __post_init__(self) -> None:
         unknown = [name for name, _ in self.kind_weights if name not in _KIND_BY_NAME]
@@ -184,9 +192,26 @@ class SimulatorConfig:
             raise ValueError("school_share + home_educated_share must be within 0..1")
         if self.rate_per_hour <= 0:
             raise ValueError("rate_per_hour must be positive")
+        if self.household_pool_limit is not None and self.household_pool_limit < 1:
+            raise ValueError("household_pool_limit: must be at least 1 (or None for no limit)")
 
 
 # ------------------------------------------------------------------------------------ reference data
+@dataclass(frozen=True)
+class Authority:
+    """A children's services authority the simulator draws households in."""
+
+    code: str  # ONS code
+    name: str
+    abbreviation: str  # in source references, e.g. POL-SHR-000123
+    outward_codes: tuple[str, ...]  # postcode outward codes of its households
+
+
+REGIONAL_AUTHORITIES: tuple[Authority, ...] = tuple(
+    Authority(code, AUTHORITY_NAMES[code], _AUTHORITY_ABBR[code], _OUTWARD[code]) for code in AUTHORITY_NAMES
+)
+
+
 @dataclass(frozen=True)
 class School:
     """A synthetic school (URN in the unissued 9xxxxx range)."""
@@ -257,6 +282,7 @@ class ReferenceData:
     schools: tuple[School, ...]
     organisations: tuple[Organisation, ...]
     households: tuple[Household, ...] = field(default=(), repr=False)
+    authorities: tuple[Authority, ...] = REGIONAL_AUTHORITIES
 
     def schools_in(self, authority: str, *phases: str) -> tuple[School, ...]:
         """Open schools of `authority` in any of `phases`."""
@@ -385,13 +411,13 @@ ORGANISATIONS: tuple[Organisation, ...] = (
 
 # schools per authority by phase
 _SCHOOL_COUNTS = (("PRIMARY", 40), ("SECONDARY", 10), ("NURSERY", 5), ("ALL_THROUGH", 2))
-_SCHOOL_PHASE_NAME = {
+SCHOOL_PHASE_NAMES = {
     "PRIMARY": "Primary School",
     "SECONDARY": "Secondary School",
     "NURSERY": "Nursery School",
     "ALL_THROUGH": "All-Through School",
 }
-_START_TIMES = (("08:45", 0.35), ("08:50", 0.25), ("09:00", 0.30), ("08:30", 0.10))
+START_TIMES = (("08:45", 0.35), ("08:50", 0.25), ("09:00", 0.30), ("08:30", 0.10))
 _REFERENCE_HOUSEHOLDS_PER_AUTHORITY = 40
 T = TypeVar("T")
 
@@ -404,7 +430,7 @@ def _schools(rng: random.Random) -> tuple[School, ...]:
     total = len(AUTHORITY_NAMES) * sum(n for _, n in _SCHOOL_COUNTS)
     urns = sorted(rng.sample(range(900000, 1000000), total))
     schools: list[School] = []
-    numbers = dict.fromkeys(_SCHOOL_PHASE_NAME, 0)
+    numbers = dict.fromkeys(SCHOOL_PHASE_NAMES, 0)
     i = 0
     for authority in AUTHORITY_NAMES:
         for phase, n in _SCHOOL_COUNTS:
@@ -413,10 +439,10 @@ def _schools(rng: random.Random) -> tuple[School, ...]:
                 schools.append(
                     School(
                         urn=str(urns[i]),
-                        name=f"Synthetic {_SCHOOL_PHASE_NAME[phase]} {numbers[phase]}",
+                        name=f"Synthetic {SCHOOL_PHASE_NAMES[phase]} {numbers[phase]}",
                         authority=authority,
                         phase=phase,
-                        start_time=_weighted(rng, _START_TIMES),
+                        start_time=_weighted(rng, START_TIMES),
                         open=rng.random() >= 0.04,
                     )
                 )
@@ -468,11 +494,14 @@ def _organisations_json(ref: ReferenceData) -> str:
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_reference(directory: Path | str = REFERENCE_DIR, seed: int = REFERENCE_SEED) -> list[Path]:
-    """Write `schools.json` and `organisations.json` for `seed` into `directory` (REFERENCE_DIR by default)."""
+def write_reference(
+    directory: Path | str = REFERENCE_DIR, seed: int = REFERENCE_SEED, reference: ReferenceData | None = None
+) -> list[Path]:
+    """Write `schools.json` and `organisations.json` of `reference` (default: the regional reference of `seed`)
+    into `directory` (REFERENCE_DIR by default)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    ref = reference_data(seed)
+    ref = reference or reference_data(seed)
     written = []
     for name, text in (
         ("schools.json", _schools_json(ref)),
@@ -512,21 +541,65 @@ def _years_before(on: date, years: int) -> date:
         return on.replace(year=on.year - years, day=28)
 
 
-class _People:
-    """Draws synthetic households; keeps NHS numbers unique within a run."""
+_SCHOOL_KEYS = (
+    ("primary", ("PRIMARY", "ALL_THROUGH")),
+    ("secondary", ("SECONDARY", "ALL_THROUGH")),
+    ("nursery", ("NURSERY",)),
+)
 
-    def __init__(self, rng: random.Random, config: SimulatorConfig, ref: ReferenceData, used: set[str]):
-        self.rng, self.config, self.ref, self.used = rng, config, ref, used
-        self._schools: dict[tuple[str, str], tuple[str, ...]] = {}
-        for authority in AUTHORITY_NAMES:
-            for key, phases in (
-                ("primary", ("PRIMARY", "ALL_THROUGH")),
-                ("secondary", ("SECONDARY", "ALL_THROUGH")),
-                ("nursery", ("NURSERY",)),
-            ):
-                self._schools[authority, key] = tuple(s.urn for s in ref.schools_in(authority, *phases))
+
+def _schools_by_key(ref: ReferenceData) -> dict[tuple[str, str], tuple[str, ...]]:
+    """URNs of the open schools per (authority, primary | secondary | nursery), in the reference's order."""
+    found: dict[tuple[str, str], list[str]] = {(a.code, k): [] for a in ref.authorities for k, _ in _SCHOOL_KEYS}
+    for school in ref.schools:
+        for key, phases in _SCHOOL_KEYS:
+            if school.open and school.phase in phases and (school.authority, key) in found:
+                found[school.authority, key].append(school.urn)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+class _NhsSequence:
+    """NHS numbers of the 999 range in a seeded order, none repeated until all ~909,000 valid ones are used.
+
+    Constant memory, for a national year: it needs more people than the range holds, so after ~909,000 people
+    the sequence starts again and a later synthetic person shares a number with an earlier one (months apart
+    at national rates).  The regional runs keep their set of used numbers instead (`_People.used`).
+    """
+
+    def __init__(self, rng: random.Random):
+        self.offset = rng.randrange(1_000_000)
+        self.step = 1
+        while self.step % 2 == 0 or self.step % 5 == 0:  # coprime with 10**6: a permutation of the range
+            self.step = rng.randrange(1, 1_000_000)
+        self.i = 0
+
+    def __call__(self) -> str:
+        while True:
+            nine = f"999{(self.offset + self.i * self.step) % 1_000_000:06d}"
+            self.i += 1
+            check = nhs_check_digit(nine)
+            if check is not None:
+                return f"{nine}{check}"
+
+
+class _People:
+    """Draws synthetic households; keeps NHS numbers unique within a run (or takes them from `numbers`)."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        config: SimulatorConfig,
+        ref: ReferenceData,
+        used: set[str],
+        numbers: Callable[[], str] | None = None,
+    ):
+        self.rng, self.config, self.ref, self.used, self.numbers = rng, config, ref, used, numbers
+        self._schools = _schools_by_key(ref)
+        self._outward = {a.code: a.outward_codes for a in ref.authorities}
 
     def nhs_number(self) -> str:
+        if self.numbers is not None:
+            return self.numbers()
         while True:
             nine = "999" + f"{self.rng.randrange(1_000_000):06d}"
             check = nhs_check_digit(nine)
@@ -535,7 +608,7 @@ class _People:
                 return number
 
     def postcode(self, authority: str) -> str:
-        outward = self.rng.choice(_OUTWARD[authority])
+        outward = self.rng.choice(self._outward[authority])
         return f"{outward} {self.rng.randrange(10)}Z{self.rng.choice(_INWARD_LETTERS)}"
 
     def adult(self, family_name: str, postcode: str, on: date, min_age: int, max_age: int) -> SimAdult:
@@ -645,9 +718,18 @@ class _Clock:
 
     def draw(self, rng: random.Random) -> datetime:
         i = bisect.bisect_right(self.cumulative, rng.random() * self.cumulative[-1])
-        i = min(i, len(self.starts) - 1)
+        return self.draw_in(rng, min(i, len(self.starts) - 1))
+
+    def draw_in(self, rng: random.Random, i: int) -> datetime:
+        """An instant within hour `i`."""
         # whole milliseconds: instants are Avro timestamp-millis, so they survive the round trip exactly
         return self.starts[i] + timedelta(milliseconds=math.floor(rng.random() * self.lengths[i] * 1000))
+
+    def counts(self, total: int, offset: float) -> list[int]:
+        """`total` instants shared over the hours by weight (systematic sampling from `offset` in [0, 1)): each
+        hour gets its expected count rounded up or down, and the counts sum to `total`."""
+        marks = [0, *(math.floor(total * c / self.cumulative[-1] + offset) for c in self.cumulative)]
+        return [b - a for a, b in itertools.pairwise(marks)]
 
 
 # ----------------------------------------------------------------------------------------- generator
@@ -759,24 +841,46 @@ _TICKS = {RiskLevel.STANDARD: (0, 5), RiskLevel.MEDIUM: (4, 13), RiskLevel.HIGH:
 
 
 class _Run:
-    """One generation run: the seeded Random, the household pool, the reference counters."""
+    """One generation run: the seeded Random, the household pool, the reference counters.
 
-    def __init__(self, seed: int, config: SimulatorConfig):
+    With `config.household_pool_limit` the pool keeps at most that many households (a new one replaces the
+    oldest) and NHS numbers come from an `_NhsSequence`, so memory stays bounded however many are generated.
+    """
+
+    def __init__(self, seed: int, config: SimulatorConfig, ref: ReferenceData | None = None):
         self.config = config
-        self.ref = reference_data(config.reference_seed, config)
+        self.ref = ref or reference_data(config.reference_seed, config)
+        known = {a.code for a in self.ref.authorities}
+        missing = sorted(code for code, _ in config.authority_weights if code not in known)
+        if missing:
+            raise ValueError(f"authority_weights: authorities without reference data {missing}")
         self.rng = random.Random(seed)
         used = {c.nhs_number for h in self.ref.households for c in h.children if c.nhs_number}
         used |= {a.nhs_number for h in self.ref.households for a in (h.victim, h.suspect) if a.nhs_number}
-        self.people = _People(self.rng, config, self.ref, used)
+        bounded = config.household_pool_limit is not None
+        numbers = _NhsSequence(self.rng) if bounded else None
+        self.people = _People(self.rng, config, self.ref, used, numbers)
         self.pool: list[Household] = list(self.ref.households)
+        self.oldest = 0  # with a pool limit: the slot the next new household replaces
         self.sequences: dict[str, int] = {}
+        self.abbreviations = {a.code: a.abbreviation for a in self.ref.authorities}
+        self.organisations: dict[tuple[AgencyType, str, HealthSetting | None], Organisation] = {}
 
     # -- helpers
     def uuid4(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
+    def organisation(
+        self, agency: AgencyType, authority: str, setting: HealthSetting | None = None
+    ) -> Organisation:
+        """`ReferenceData.organisation`, remembered (a national reference has hundreds of organisations)."""
+        key = (agency, authority, setting)
+        if key not in self.organisations:
+            self.organisations[key] = self.ref.organisation(agency, authority, setting)
+        return self.organisations[key]
+
     def reference(self, agency: AgencyType, authority: str) -> str:
-        prefix = f"{_AGENCY_ABBR[agency]}-{_AUTHORITY_ABBR[authority]}"
+        prefix = f"{_AGENCY_ABBR[agency]}-{self.abbreviations[authority]}"
         if prefix not in self.sequences:  # seeded start, so two runs rarely share a reference
             self.sequences[prefix] = self.rng.randrange(1, 900_000)
         self.sequences[prefix] += 1
@@ -785,7 +889,7 @@ class _Run:
     def household(self, on: date, min_children: int = 0, youth: bool = False) -> tuple[int, Household]:
         """A household from the pool (with `household_reuse` probability) or a new one; its pool index."""
         rng = self.rng
-        if rng.random() < self.config.household_reuse:
+        if self.pool and rng.random() < self.config.household_reuse:
             for _ in range(8):
                 i = rng.randrange(len(self.pool))
                 h = self.pool[i]
@@ -796,6 +900,11 @@ class _Run:
                     return i, h
         authority = _weighted(rng, self.config.authority_weights)
         h = self.people.household(authority, on, min_children=min_children, youth=youth)
+        limit = self.config.household_pool_limit
+        if limit is not None and len(self.pool) >= limit:
+            i, self.oldest = self.oldest, (self.oldest + 1) % limit
+            self.pool[i] = h
+            return i, h
         self.pool.append(h)
         return len(self.pool) - 1, h
 
@@ -850,6 +959,17 @@ class _Run:
         return Priority.IMMEDIATE if u < 0.015 else Priority.URGENT if u < 0.15 else Priority.ROUTINE
 
     # -- bodies
+    def build(self, kind: str, occurred: datetime) -> Record:
+        """A notification of `kind` (a record name of KINDS) occurring at `occurred`."""
+        builders: dict[str, Callable[[datetime], Record]] = {
+            "PoliceDomesticAbuseIncident": self.police_incident,
+            "PoliceChildConcern": self.police_child_concern,
+            "HealthSafeguardingNotification": self.health,
+            "ProbationRiskNotification": self.probation,
+            "YouthJusticeNotification": self.youth_justice,
+        }
+        return builders[kind](occurred)
+
     def police_incident(self, occurred: datetime) -> Record:
         rng, config = self.rng, self.config
         on = occurred.astimezone(LONDON).date()
@@ -862,7 +982,7 @@ class _Run:
         children = [_child_subject(c, on, config, rng.random() < config.child_present_share) for c in kids]
         any_present = any(c.present for c in children)
         welfare = bool(children) and rng.random() < (0.9 if any_present else 0.6)
-        org = self.ref.organisation(AgencyType.POLICE, h.authority)
+        org = self.organisation(AgencyType.POLICE, h.authority)
         envelope = self.envelope(
             AgencyType.POLICE, org, h.authority, occurred, self.priority(level is RiskLevel.HIGH), True
         )
@@ -886,7 +1006,7 @@ class _Run:
         categories = sorted(
             {_weighted(rng, _CHILD_CONCERNS) for _ in range(rng.choice((1, 1, 2)))}, key=lambda c: c.value
         )
-        org = self.ref.organisation(AgencyType.POLICE, h.authority)
+        org = self.organisation(AgencyType.POLICE, h.authority)
         adults = [_adult_subject(h.victim, AdultRole.PARENT_CARER)] if rng.random() < 0.5 else []
         return PoliceChildConcern(
             envelope=self.envelope(
@@ -917,7 +1037,7 @@ class _Run:
             {_weighted(rng, _HEALTH_CONCERNS) for _ in range(rng.choice((1, 1, 2)))}, key=lambda c: c.value
         )
         domestic = ConcernCategory.DOMESTIC_ABUSE in categories
-        org = self.ref.organisation(AgencyType.HEALTH, h.authority, setting)
+        org = self.organisation(AgencyType.HEALTH, h.authority, setting)
         adults = [_adult_subject(h.victim, AdultRole.PARENT_CARER)] if rng.random() < 0.6 else []
         return HealthSafeguardingNotification(
             envelope=self.envelope(
@@ -957,7 +1077,7 @@ class _Run:
             )
         ]
         domestic = categories[0] is ConcernCategory.DOMESTIC_ABUSE
-        org = self.ref.organisation(AgencyType.HEALTH, h.authority, HealthSetting.MIDWIFERY)
+        org = self.organisation(AgencyType.HEALTH, h.authority, HealthSetting.MIDWIFERY)
         return HealthSafeguardingNotification(
             envelope=self.envelope(
                 AgencyType.HEALTH, org, h.authority, occurred, self.priority(False), domestic
@@ -987,7 +1107,7 @@ class _Run:
                 ),
             )
         domestic = rng.random() < 0.5
-        org = self.ref.organisation(AgencyType.PROBATION, h.authority)
+        org = self.organisation(AgencyType.PROBATION, h.authority)
         high = risk in (RiskLevel.HIGH, RiskLevel.VERY_HIGH)
         return ProbationRiskNotification(
             envelope=self.envelope(
@@ -1009,7 +1129,7 @@ class _Run:
         _, h = self.household(on, min_children=1, youth=True)
         child = rng.choice([c for c in _children_on(h, on) if _age(c.date_of_birth, on) >= 10])
         wellbeing = _weighted(rng, _GRADED)
-        org = self.ref.organisation(AgencyType.YOUTH_JUSTICE, h.authority)
+        org = self.organisation(AgencyType.YOUTH_JUSTICE, h.authority)
         domestic = rng.random() < 0.1
         high = wellbeing in (RiskLevel.HIGH, RiskLevel.VERY_HIGH)
         return YouthJusticeNotification(
@@ -1059,21 +1179,68 @@ def generate(
     run = _Run(seed, config)
     rng = run.rng
     clocks = {incident: _Clock(start, span, incident, config) for incident in (True, False)}
-    builders: dict[str, Callable[[datetime], Record]] = {
-        "PoliceDomesticAbuseIncident": run.police_incident,
-        "PoliceChildConcern": run.police_child_concern,
-        "HealthSafeguardingNotification": run.health,
-        "ProbationRiskNotification": run.probation,
-        "YouthJusticeNotification": run.youth_justice,
-    }
     planned: list[tuple[datetime, str]] = []
     for _ in range(count):
         kind = _weighted(rng, config.kind_weights)
-        planned.append((clocks[kind == "PoliceDomesticAbuseIncident"].draw(rng), kind))
+        planned.append((clocks[kind == _INCIDENT].draw(rng), kind))
     planned.sort()
-    made = [builders[kind](occurred) for occurred, kind in planned]  # households evolve in occurred order
+    made = [run.build(kind, occurred) for occurred, kind in planned]  # households evolve in occurred order
     made.sort(key=lambda r: (_envelope(r).produced, str(_envelope(r).notification_id)))
     yield from made
+
+
+def stream(
+    start: datetime,
+    *,
+    seed: int,
+    count: int,
+    span: timedelta,
+    config: SimulatorConfig | None = None,
+    reference: ReferenceData | None = None,
+) -> Iterator[Record]:
+    """Yield `count` notifications occurring in [start, start + span), in produced order, lazily.
+
+    The same mix as `generate` (not the same records), built an hour at a time: the count is shared over the
+    kinds by weight, each kind's over the hours by its hour-of-week profile, and a record is yielded once no
+    later hour can produce before it.  Memory is bounded by the records produced within ~12 hours (the longest
+    reporting delay) and `config.household_pool_limit`, not by `count`.  `reference` defaults to the regional
+    reference of `config.reference_seed`.
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start: must carry a UTC offset")
+    if count < 0 or span <= timedelta(0):
+        raise ValueError("count must not be negative and span must be positive")
+    config = config or SimulatorConfig()
+    run = _Run(seed, config, reference)
+    others = tuple((k, w) for k, w in config.kind_weights if k != _INCIDENT)
+    incident_weight = sum(w for k, w in config.kind_weights if k == _INCIDENT)
+    n_incidents, n_others = apportion(count, [incident_weight, sum(w for _, w in others)])
+    clocks = {incident: _Clock(start, span, incident, config) for incident in (True, False)}
+    incident_hours = clocks[True].counts(n_incidents, run.rng.random())
+    other_hours = clocks[False].counts(n_others, run.rng.random())
+    waiting: list[tuple[datetime, str, int, Record]] = []  # a heap by produced instant
+    made = 0
+    for i, (incidents_now, others_now) in enumerate(zip(incident_hours, other_hours, strict=True)):
+        planned = [(clocks[True].draw_in(run.rng, i), _INCIDENT) for _ in range(incidents_now)]
+        planned += [(clocks[False].draw_in(run.rng, i), _weighted(run.rng, others)) for _ in range(others_now)]
+        for occurred, kind in sorted(planned):
+            record = run.build(kind, occurred)
+            heapq.heappush(waiting, (_envelope(record).produced, str(_envelope(record).notification_id), made, record))
+            made += 1
+        horizon = clocks[True].starts[i + 1] if i + 1 < len(clocks[True].starts) else None
+        while waiting and (horizon is None or waiting[0][0] < horizon):
+            yield heapq.heappop(waiting)[3]
+
+
+def apportion(total: int, weights: Sequence[float]) -> list[int]:
+    """`total` shared in proportion to `weights` (largest remainders, ties to the earlier): sums to `total`."""
+    whole = sum(weights)
+    exact = [total * w / whole for w in weights]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: (counts[i] - exact[i], i))
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def _envelope(record: Record) -> Envelope:
@@ -1130,6 +1297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reference-seed", type=int, default=REFERENCE_SEED, help="seed of the reference data (default 2026)"
     )
     parser.add_argument(
+        "--national",
+        action="store_true",
+        help="England's mix (153 authorities, ~24,500 schools), streamed; --hours defaults to a year (8760)",
+    )
+    parser.add_argument(
         "--agency",
         choices=sorted(_AGENCY_OPTIONS),
         default=None,
@@ -1137,21 +1309,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.write_reference is not None:
-        for path in write_reference(args.write_reference, args.reference_seed):
+        for path in _write_reference(args):
             print(path, file=sys.stderr)
         return 0
     if args.start is None:
         parser.error("--start is required (the simulator never reads the clock)")
-    span = timedelta(hours=args.hours) if args.hours is not None else NIGHT
-    if args.count is None and args.hours is None:
+    if args.count is None and args.hours is None and not args.national:
         parser.error("give --count, --hours or both")
-    config = SimulatorConfig(reference_seed=args.reference_seed)
-    records = generate(args.start, seed=args.seed, count=args.count, span=span, config=config)
+    records = _records(args)
     if args.agency is not None:
         agency = _AGENCY_OPTIONS[args.agency]
         records = (r for r in records if _envelope(r).source.agency_type is agency)
-    sys.stdout.write(to_jsonl(records))
+    for record in records:  # line by line: a national year is never held in memory
+        sys.stdout.write(to_jsonl((record,)))
     return 0
+
+
+def _write_reference(args: argparse.Namespace) -> list[Path]:
+    if args.national:
+        from producers import national  # imports this module: loaded here, only when asked for
+
+        return national.write_national_reference(args.write_reference, args.reference_seed)
+    return write_reference(args.write_reference, args.reference_seed)
+
+
+def _records(args: argparse.Namespace) -> Iterator[Record]:
+    if args.national:
+        from producers import national
+
+        span = timedelta(hours=args.hours) if args.hours is not None else national.YEAR
+        count = args.count if args.count is not None else round(national.NATIONAL_PER_YEAR * (span / national.YEAR))
+        return national.year(args.start, seed=args.seed, count=count, span=span, reference_seed=args.reference_seed)
+    span = timedelta(hours=args.hours) if args.hours is not None else NIGHT
+    config = SimulatorConfig(reference_seed=args.reference_seed)
+    return generate(args.start, seed=args.seed, count=args.count, span=span, config=config)
 
 
 if __name__ == "__main__":
