@@ -65,6 +65,7 @@ class Replay:
     """What a replay published and saw routed; the counts of the route topics are filled in at the end."""
 
     expected: int
+    span: str = "a year"  # what the notifications cover, e.g. "30 days" (from the files: as written)
     published: int = 0
     accepted: int = 0  # distinct notifications with an ACCEPTED audit record
     routed: int = 0  # distinct notifications with a DISCLOSED audit record
@@ -109,7 +110,7 @@ class Replay:
         """The result as printable lines."""
         routes = ", ".join(f"{k.removeprefix('route.')} {v:,}" for k, v in self.routes.items())
         return [
-            f"a year of England: {self.published:,} notifications published, 1 worker  [{prefix}]",
+            f"England's national mix, {self.span}: {self.published:,} notifications published, 1 worker  [{prefix}]",
             f"  first send -> last routed {self.wall_s:,.1f} s => {self.per_s:,.0f} notifications/s "
             f"(generating/reading + SDK encoding in the driver {self.driver_s:,.1f} s of it)",
             f"  accepted {self.accepted:,}, routed {self.routed:,}, dead-lettered {self.dead_lettered:,}, "
@@ -213,7 +214,9 @@ def run_year(args: argparse.Namespace, progress: Progress) -> tuple[Replay, str]
     schools = national.write_national_reference(work / "reference")[0]
     log = ROOT / ".local" / "bench" / f"{s.topic_prefix}.year.log"
     proc = start_worker(s, log, data_dir=str(work / "worker"), env={"MASH_SCHOOLS_FILE": str(schools)})
-    result = Replay(_expected(args))
+    span = "as written by mash simulate" if args.from_dir is not None else (
+        "a year" if args.hours == 8760 else f"{args.hours / 24:,.1f} days")
+    result = Replay(_expected(args), span=span)
     try:
         progress(f"prefix {s.topic_prefix}; worker ready in {wait_ready(log, proc=proc):.1f} s; publishing "
                  f"{result.expected:,} notifications in chunks of {args.chunk:,}")
