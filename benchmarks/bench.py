@@ -146,13 +146,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="workers in the scale-out run; 1 skips it (2)")
     ap.add_argument("--batch-size", type=int, default=None, help="MASH_BATCH_SIZE for the workers (default 500)")
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--national", action="store_true",
+                    help="England's mix of 153 authorities (spread over every partition) instead of the seeds' three")
     ap.add_argument("--keep", action="store_true", help="keep each run's topics and worker stores (deleted by default)")
     ap.add_argument("--no-append", action="store_true", help=f"do not append the results to {DOC.relative_to(ROOT)}")
     args = ap.parse_args(argv)
     progress = _Progress()
     started = datetime.now(UTC)
     header = [f"### {started:%Y-%m-%d %H:%M} UTC", "",
-              f"- commit {_commit()}; MASH_BATCH_SIZE {args.batch_size or Settings().batch_size}",
+              f"- commit {_commit()}; MASH_BATCH_SIZE {args.batch_size or Settings().batch_size}; mix: "
+              f"{'national (153 authorities)' if args.national else 'regional (the three seed authorities)'}",
               f"- {_versions()}", f"- machine: {_machine()}",
               f"- command: `{' '.join(['python -m benchmarks.bench', *(argv if argv is not None else sys.argv[1:])])}`",
               ""]
@@ -170,12 +173,13 @@ def main(argv: list[str] | None = None) -> None:
     progress(f"micro-benchmark: {args.micro_count:,} notifications in-process")
     micro = asyncio.run(run_micro(args.micro_count, args.seed))
     show(micro.lines())
-    records = night(args.count, args.seed)
-    kw = {"batch_size": args.batch_size, "progress": progress, "keep": args.keep}
+    mix = {"national": args.national}
+    records = night(args.count, args.seed, **mix)
+    kw = {"batch_size": args.batch_size, "progress": progress, "keep": args.keep, **mix}
     sat = run_pipeline("saturated 1 worker", records, **kw)
     show(sat.lines())
     fixed_count = int(args.rate * args.duration)
-    fixed = run_pipeline(f"fixed {args.rate:g}/s", night(fixed_count, args.seed + 1), rate=args.rate,
+    fixed = run_pipeline(f"fixed {args.rate:g}/s", night(fixed_count, args.seed + 1, **mix), rate=args.rate,
                          **kw)
     show(fixed.lines())
     scale = rebalance = None
@@ -187,13 +191,13 @@ def main(argv: list[str] | None = None) -> None:
               " notifications/s)"])
         if args.rebalance_count:
             rebalance = run_pipeline("rebalance 2nd worker joins under load", night(args.rebalance_count,
-                                                                                    args.seed + 2),
+                                                                                    args.seed + 2, **mix),
                                      workers=2, join_late=True, **kw)
             show(rebalance.lines())
     profile: Profile | None = None
     if args.profile_seconds > 0:
         count = max(3000, int(sat.per_s * (args.profile_seconds + 8)))
-        prof_run = run_pipeline("profile", night(count, args.seed + 3), profile_s=args.profile_seconds,
+        prof_run = run_pipeline("profile", night(count, args.seed + 3, **mix), profile_s=args.profile_seconds,
                                 **kw)
         show([f"profile run (py-spy attached, not a measurement): {prof_run.per_s:,.0f} notifications/s, "
               f"{prof_run.count:,} notifications"])

@@ -15,7 +15,7 @@ until every one of them has a disclosed output -> offsets noted again -> records
 - checks from everything on the prefix: notifications accepted and routed, output ids per route, ids written
   twice with the same content (redeliveries, harmless to an idempotent view) and with different content (never).
 
-    .venv/bin/python -m benchmarks.pipeline [count] [workers]
+    .venv/bin/python -m benchmarks.pipeline [count] [workers] [--national]
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ from benchmarks._harness import (
 from broker.run import last_night
 from broker.settings import Settings
 from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
-from producers.simulator import simulate_night
+from producers.national import write_national_reference, year
+from producers.simulator import NIGHT, simulate_night
 from schemas.models import Record
 
 __all__ = ["Checks", "Latency", "RunResult", "night", "run_pipeline"]
@@ -69,9 +70,12 @@ _BATCH = re.compile(r"component=(?P<component>\w+).*?records=(?P<records>\d+)")
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 
 
-def night(count: int, seed: int) -> list[Record]:
-    """The simulated mix (the night before now)."""
-    return simulate_night(last_night(datetime.now(UTC)), seed, count)
+def night(count: int, seed: int, *, national: bool = False) -> list[Record]:
+    """The simulated mix (the night before now): the seeds' three authorities, or England's 153 (`national`)."""
+    start = last_night(datetime.now(UTC))
+    if national:
+        return list(year(start, seed=seed, count=count, span=NIGHT))
+    return simulate_night(start, seed, count)
 
 
 @dataclass(frozen=True)
@@ -397,22 +401,26 @@ async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, flo
 
 def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rate: float | None = None,
                  profile_s: float = 0.0, join_late: bool = False, batch_size: int | None = None,
-                 progress: Progress = lambda _: None, warm_seed: int = 99, keep: bool = False) -> RunResult:
+                 progress: Progress = lambda _: None, warm_seed: int = 99, keep: bool = False,
+                 national: bool = False) -> RunResult:
     """One run (see the module docstring). `join_late`: start with one worker and add the second when a quarter
-    of the notifications are routed (a rebalance under load). The prefix's topics and the workers' stores are
-    deleted afterwards unless `keep` (the logs and any profile stay in .local/bench/)."""
+    of the notifications are routed (a rebalance under load). `national`: the records are England's mix (its
+    warm-up too) and the workers load the national schools directory. The prefix's topics and the workers'
+    stores are deleted afterwards unless `keep` (the logs and any profile stay in .local/bench/)."""
     tag = label.split()[0].lower()
     overrides: dict[str, object] = {} if batch_size is None else {"batch_size": batch_size}
     s = fresh_settings(tag, **overrides)
     progress(f"{label}: prefix {s.topic_prefix}; encoding {len(records):,} notifications with the SDK")
-    warm_records = night(WARM_UP, warm_seed)
+    warm_records = night(WARM_UP, warm_seed, national=national)
     warm = asyncio.run(encode_night(s, warm_records))
     timed = asyncio.run(encode_night(s, records))
     logs = [ROOT / ".local" / "bench" / f"{s.topic_prefix}.w{i + 1}.log" for i in range(workers)]
+    env = {"MASH_SCHOOLS_FILE": str(write_national_reference(ROOT / ".local" / "bench" / s.topic_prefix / "ref")[0])
+           } if national else None
 
     def launch(i: int) -> subprocess.Popen[bytes]:
         return start_worker(s, logs[i], worker_id=f"bench-w{i + 1}",
-                            data_dir=str(ROOT / ".local" / "bench" / s.topic_prefix / f"w{i + 1}"))
+                            data_dir=str(ROOT / ".local" / "bench" / s.topic_prefix / f"w{i + 1}"), env=env)
 
     procs = [launch(0)]
     try:
@@ -447,11 +455,13 @@ def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rat
 
 
 def main() -> None:
-    """One saturated run: `python -m benchmarks.pipeline [count] [workers]`."""
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    """One saturated run: `python -m benchmarks.pipeline [count] [workers] [--national]`."""
+    national = "--national" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--national"]
+    count = int(args[0]) if args else 5000
+    workers = int(args[1]) if len(args) > 1 else 1
     t0 = time.monotonic()
-    result = run_pipeline("saturated", night(count, 2024), workers=workers,
+    result = run_pipeline("saturated", night(count, 2024, national=national), workers=workers, national=national,
                           progress=lambda m: print(f"[{time.monotonic() - t0:5.0f}s] {m}", file=sys.stderr))
     for line in result.lines():
         print(line)
