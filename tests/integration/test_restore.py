@@ -1,11 +1,16 @@
 """Lost table stores rebuilt in bulk from their changelogs on the real broker (broker.restore), in faust's own
 store layout: latest value per key, tombstones deleted, faust's persisted offset at the changelog's end; stores
-that kept their offset are left alone, a rebuild cut short is done again."""
+that kept their offset are left alone, a rebuild cut short is done again; and a worker process that lost its
+store rebuilds it so and still drops what it already accepted."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +19,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from benchmarks.crash import publish, routed
 from broker import casebook
 from broker.app import create_app
 from broker.restore import Store, restore, stores
 from broker.settings import Settings
-from tests.integration.conftest import delete_topics, fresh_settings
+from producers.simulator import simulate_night
+from schemas.models import AuditRecord
+from tests.integration.conftest import WorkerProcess, delete_topics, fresh_settings, read_decoded
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +114,47 @@ def test_lost_stores_are_rebuilt_in_faust_layout_and_kept_ones_left_alone(own: S
     assert b"stray" not in items and len(items) == 39 and offset == b"41"
     for partition in (1, 4):  # last: faust's own store keeps what it opens
         assert table.data.persisted_offset(TopicPartition(mine[partition].tp.topic, partition)) == 41
+
+
+def _ready_count(log: Path) -> int:
+    return log.read_bytes().count(b"worker ready:")
+
+
+async def _audit_events(s: Settings, ids: set[object]) -> Counter[str]:
+    got = await read_decoded(s, "audit")
+    return Counter(r.event.value for _, r in got if isinstance(r, AuditRecord) and r.notification_id in ids)
+
+
+def test_a_worker_that_lost_its_store_rebuilds_it_in_bulk_and_still_knows_what_it_saw(own: Settings,
+                                                                                       tmp_path: Path) -> None:
+    """A worker routes 30 notifications, stops and loses its whole store; started again, it rebuilds the store in
+    bulk before faust starts (its log says so), and the same 30 sent again are all dropped as duplicates (the
+    rebuilt intake table remembers them): no second acceptance."""
+    records = simulate_night(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2), 41, 30)
+    ids = {r.envelope.notification_id for r in records}  # type: ignore[attr-defined]
+    log = tmp_path / "worker.log"
+    worker = WorkerProcess(own, log)
+    worker.start()
+    try:
+        _wait(lambda: _ready_count(log) >= 1, 120)
+        asyncio.run(publish(own, records))
+        _wait(lambda: ids <= asyncio.run(routed(own)), 120)
+        worker.stop()
+        shutil.rmtree(Path(own.worker_data_dir) / own.topic_prefix)
+        worker.start()
+        _wait(lambda: _ready_count(log) >= 2, 120)
+        text = log.read_bytes().decode(errors="replace")
+        assert "lost table stores rebuilt from their changelogs" in text
+        asyncio.run(publish(own, records))
+        _wait(lambda: asyncio.run(_audit_events(own, ids))["DUPLICATE_DROPPED"] >= len(ids), 120)
+        assert asyncio.run(_audit_events(own, ids))["ACCEPTED"] == len(ids)
+    finally:
+        worker.stop()
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"not reached within {timeout:.0f} s")
+        time.sleep(1.0)
