@@ -14,11 +14,11 @@ partition after an assignment.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Container, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["OffsetGuard", "Position"]
+__all__ = ["OffsetGuard", "Position", "Triage"]
 
 
 class Position(str, Enum):
@@ -27,6 +27,16 @@ class Position(str, Enum):
     NEXT = "NEXT"  # process it
     REDELIVERED = "REDELIVERED"  # already processed in this assignment: acknowledge, do nothing else
     AHEAD = "AHEAD"  # records before it were not delivered: seek back, do not process or acknowledge
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What to do with each record of a delivered batch (indices into it, in delivery order)."""
+
+    ready: list[int] = field(default_factory=list)  # process (the guard already counts them done, provisionally)
+    redelivered: list[int] = field(default_factory=list)  # acknowledge only
+    stale: list[int] = field(default_factory=list)  # a partition no longer assigned: neither process nor acknowledge
+    seeks: dict[Hashable, int] = field(default_factory=dict)  # partition -> the offset to seek back to
 
 
 @dataclass
@@ -64,6 +74,27 @@ class OffsetGuard:
     def done(self, tp: Hashable, offset: int) -> None:
         """The record at `offset` has its outcome recorded: the next one may be processed."""
         self._next[tp] = offset + 1
+
+    def triage(self, records: Sequence[tuple[Hashable, int]], assigned: Container[Hashable]) -> Triage:
+        """Classify a batch of (partition, offset), every assigned partition known (`start`ed). A record of a
+        partition revoked since it was fetched is stale: its new owner reads it from the group's commit, so it
+        is neither processed nor acknowledged here (nor sought: the partition is not ours to seek)."""
+        out = Triage()
+        for i, (tp, offset) in enumerate(records):
+            if tp not in assigned:
+                out.stale.append(i)
+                continue
+            place = self.place(tp, offset)
+            if place is Position.REDELIVERED:
+                out.redelivered.append(i)
+            elif place is Position.AHEAD:
+                target = self.needs_seek(tp)
+                if target is not None:
+                    out.seeks[tp] = target
+            else:
+                self.done(tp, offset)  # provisionally: if settling fails the process exits, unacknowledged
+                out.ready.append(i)
+        return out
 
     def position(self, tp: Hashable) -> int | None:
         """The next offset to process, when known."""

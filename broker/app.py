@@ -26,11 +26,12 @@ from typing import Any, Protocol
 import faust
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import TopicPartition
 
 from broker import _faust_patches, casebook, sla_stage
 from broker._deadlines import DefaultDeadlines
-from broker._offsets import OffsetGuard, Position
+from broker._offsets import OffsetGuard
 from broker.batch import Received
 from broker.errors import ConfigurationError
 from broker.faults import Faults
@@ -127,25 +128,31 @@ async def _serve(app: faust.App, name: str, stream: faust.StreamT[bytes], stage:
 async def _settle(app: faust.App, name: str, items: list[tuple[Any, contextvars.Context]], stage: Stage,
                   progress: _Progress) -> None:
     guard = progress.guard
-    unknown = list(dict.fromkeys(e.message.tp for e, _ in items if not guard.knows(e.message.tp)))
+    assigned = set(app.consumer.assignment())
+    unknown = list(dict.fromkeys(e.message.tp for e, _ in items
+                                 if e.message.tp in assigned and not guard.knows(e.message.tp)))
     if unknown:  # partitions first seen since an assignment: start them at the group's commit (one lookup)
-        for tp, committed in (await progress.committed(unknown, app.consumer)).items():
-            guard.start(tp, committed)
-    ready = []
-    for event, ctx in items:
-        tp, offset = event.message.tp, event.message.offset
-        place = guard.place(tp, offset)
-        if place is Position.REDELIVERED:
-            event.ack()
-        elif place is Position.AHEAD:
-            target = guard.needs_seek(tp)
-            if target is not None:
-                log.warning("offsets skipped by the consumer; seeking back", topic=tp.topic, partition=tp.partition,
-                            expected=target, got=offset)
-                await app.consumer.seek(tp, target)
-        else:
-            guard.done(tp, offset)  # provisionally: if settling fails the process exits, unacknowledged
-            ready.append((event, ctx))
+        for part, committed in (await progress.committed(unknown, app.consumer)).items():
+            guard.start(part, committed)
+    plan = guard.triage([(e.message.tp, e.message.offset) for e, _ in items], assigned)
+    for i in plan.redelivered:
+        items[i][0].ack()
+    if plan.stale:
+        first = items[plan.stale[0]][0].message
+        log.info("records of partitions revoked since they were fetched left to their new owner", agent=name,
+                 records=len(plan.stale), topic=first.tp.topic, partition=first.tp.partition)
+    for key, target in plan.seeks.items():
+        tp: Any = key
+        log.warning("offsets skipped by the consumer; seeking back", topic=tp.topic, partition=tp.partition,
+                    expected=target)
+        try:
+            await app.consumer.seek(tp, target)
+        except IllegalStateError:  # revoked meanwhile: its new owner starts at the group's commit
+            guard.forget([tp])
+        except Exception:  # the batch's ready records count as done in the guard: never leave them unsettled
+            log.error("seek failed; exiting for the supervisor", agent=name, topic=tp.topic, partition=tp.partition)
+            os._exit(70)
+    ready = [items[i] for i in plan.ready]
     if not ready:
         return
     progress.busy[name] = time.monotonic()

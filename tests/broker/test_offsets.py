@@ -40,6 +40,18 @@ def test_forgetting_a_partition_restarts_it_from_the_commit() -> None:
     assert not g.knows("b")
 
 
+def test_a_batch_is_triaged_in_order_and_a_revoked_partition_is_left_alone() -> None:
+    """Mixed batch: a's 5 and 6 are ready (the guard moves to 7), its 4 is a redelivery, its 9 asks one seek back
+    to 7; b was revoked since its records were fetched (the rebalance race of a worker joining under load): its
+    records are stale, neither ready nor acknowledged, no seek for them and the guard untouched."""
+    g = OffsetGuard()
+    g.start("a", 5)
+    plan = g.triage([("a", 5), ("b", 40), ("a", 4), ("a", 6), ("a", 9), ("b", 41)], assigned={"a"})
+    assert plan.ready == [0, 3] and plan.redelivered == [2] and plan.stale == [1, 5]
+    assert plan.seeks == {"a": 7}
+    assert g.position("a") == 7 and not g.knows("b")
+
+
 def test_the_patched_faust_method_still_exists() -> None:
     """faust still has Consumer._add_gap, the one private method the worker replaces (else it refuses to start)."""
     assert _faust_patches.target_exists()
