@@ -122,19 +122,33 @@ def partition_runner(partition: int, topic: str = "sla-tick") -> Runner:
     return run
 
 
+def _next_due(clock: sla.Clock) -> datetime | None:
+    """When a tick next has something to do for an open clock: its AT_RISK instant, then its deadline."""
+    if not clock.open:
+        return None
+    if not clock.at_risk:
+        return clock.at_risk_at
+    return None if clock.breached else clock.due
+
+
 @dataclass
 class _Index:
-    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table), and the
-    closed clocks by the instant they closed (a heap of candidates for `sla.purge`, checked against the table)."""
+    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table); the open
+    clocks by when a tick next has something to do for them (a heap, so a tick touches only the clocks falling
+    due, not every open one: a breached clock nobody acknowledges stays open for good); and the closed clocks by
+    the instant they closed (a heap of candidates for `sla.purge`, checked against the table). Heap entries are
+    checked against `clocks` when taken: one superseded by a later state is skipped."""
 
     clocks: dict[UUID, sla.Clock] = field(default_factory=dict)
     held: dict[UUID, sla.Held] = field(default_factory=dict)
     closed: list[tuple[datetime, UUID]] = field(default_factory=list)
+    due: list[tuple[datetime, UUID]] = field(default_factory=list)
 
     def keep(self, step: sla.Step) -> None:
         for clock in step.clocks:
             if clock.open:
                 self.clocks[clock.output_id] = clock
+                self.schedule(clock)
             else:
                 self.clocks.pop(clock.output_id, None)
                 if clock.closed_at is not None:
@@ -144,6 +158,31 @@ class _Index:
                 self.held.pop(step.held.output_id, None)
             else:
                 self.held[step.held.output_id] = step.held
+
+    def schedule(self, clock: sla.Clock) -> None:
+        """Remember when a tick next has work for this open clock (nothing when it is breached already)."""
+        at = _next_due(clock)
+        if at is not None:
+            heapq.heappush(self.due, (at, clock.output_id))
+
+    def falling_due(self, now: datetime) -> list[sla.Clock]:
+        """Take the open clocks a tick at `now` has something to do for (each once); a clock whose entry is due
+        but whose tick at `now` gives nothing yet (a deadline reached exactly at `now` breaches only after it)
+        stays scheduled."""
+        out: dict[UUID, sla.Clock] = {}
+        again = []
+        while self.due and self.due[0][0] <= now:
+            at, oid = heapq.heappop(self.due)
+            clock = self.clocks.get(oid)
+            if clock is None or _next_due(clock) != at or oid in out:
+                continue  # closed, moved on, or already taken
+            if sla.tick(clock, now).clocks:
+                out[oid] = clock
+            else:
+                again.append((at, oid))
+        for entry in again:
+            heapq.heappush(self.due, entry)
+        return list(out.values())
 
 
 @dataclass(frozen=True)
@@ -283,7 +322,7 @@ class SlaStage:
                 await persist("sla.tick.emit", partial(self._send, [(s, None) for _, s in steps]))
                 await persist("sla.tick.record", partial(self._write_ticks, steps))
             except BaseException:
-                self.forget({p for p, s in steps if s.purged})  # purge candidates taken: rebuilt at the next tick
+                self.forget({p for p, _ in steps})  # due clocks and purge candidates taken: rebuilt at the next tick
                 raise
             for p, step in steps:
                 self._after(p, step)
@@ -293,7 +332,7 @@ class SlaStage:
 
     def _due(self, partition: int, now: datetime) -> list[sla.Step]:
         index = self._index[partition]
-        steps = [sla.tick(c, now) for c in list(index.clocks.values())]
+        steps = [sla.tick(c, now) for c in index.falling_due(now)]
         steps += [sla.expire(h, now, self.rules) for h in list(index.held.values())]
         steps += self._purges(partition, now)
         return [s for s in steps if s.clocks or s.held is not None or s.purged]
@@ -327,6 +366,8 @@ class SlaStage:
                 fresh[held.partition].held[held.output_id] = held
         for index in fresh.values():
             heapq.heapify(index.closed)
+            for clock in index.clocks.values():
+                index.schedule(clock)
         self._index.update(fresh)
 
     def forget(self, partitions: Iterable[int]) -> None:

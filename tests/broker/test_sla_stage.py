@@ -110,6 +110,36 @@ async def test_never_acknowledged_gives_at_risk_then_breached_once() -> None:
     assert state.writes[-1][0] == PART
 
 
+async def test_a_deadline_reached_exactly_at_a_tick_breaches_at_the_next_one() -> None:
+    """BREACHED needs the deadline passed: a tick exactly at it gives nothing (the clock stays scheduled), the
+    next tick breaches it; once breached, no tick has anything left to do for it (it leaves the schedule)."""
+    outlet, state = _fresh()
+    stage, n = _stage(outlet, state), notice(due=T0 + timedelta(hours=10))
+    await stage.handle(_msg(n))
+    assert [e.state for e in await stage.tick(n.due, [PART])] == [SlaState.AT_RISK]
+    assert await stage.tick(n.due, [PART]) == []
+    assert [e.state for e in await stage.tick(n.due + timedelta(seconds=1), [PART])] == [SlaState.BREACHED]
+    index = stage._index[PART]
+    assert list(index.clocks) == [n.notice_id] and index.due == []
+
+
+async def test_a_tick_takes_only_the_clocks_falling_due() -> None:
+    """Two hundred breached clocks nobody acknowledged stay open but off the schedule; one fresh clock is all a
+    later tick takes (and it fires exactly as if every clock were checked)."""
+    outlet, state = _fresh()
+    stage = _stage(outlet, state)
+    old = [notice(f"old{i}", due=T0 + timedelta(hours=1)) for i in range(200)]
+    for i, n in enumerate(old):
+        await stage.handle(_msg(n, offset=i))
+    await stage.tick(T0 + timedelta(hours=2), [PART])
+    fresh = notice("fresh", due=T0 + timedelta(hours=12))
+    await stage.handle(_msg(fresh, offset=200, at=T0 + timedelta(hours=2)))
+    index = stage._index[PART]
+    assert len(index.clocks) == 201 and [oid for _, oid in index.due] == [fresh.notice_id]
+    fired = await stage.tick(T0 + timedelta(hours=11), [PART])
+    assert [(e.output_id, e.state) for e in fired] == [(fresh.notice_id, SlaState.AT_RISK)]
+
+
 async def test_tick_checks_only_owned_partitions() -> None:
     """A worker that does not own the clock's partition never fires it."""
     outlet, state = _fresh()
