@@ -165,19 +165,20 @@ class _Index:
         if at is not None:
             heapq.heappush(self.due, (at, clock.output_id))
 
-    def falling_due(self, now: datetime) -> list[sla.Clock]:
-        """Take the open clocks a tick at `now` has something to do for (each once); a clock whose entry is due
-        but whose tick at `now` gives nothing yet (a deadline reached exactly at `now` breaches only after it)
+    def falling_due(self, now: datetime) -> list[sla.Step]:
+        """The ticks at `now` of the open clocks that have something due (each clock once); a clock whose entry is
+        due but whose tick at `now` gives nothing yet (a deadline reached exactly at `now` breaches only after it)
         stays scheduled."""
-        out: dict[UUID, sla.Clock] = {}
+        out: dict[UUID, sla.Step] = {}
         again = []
         while self.due and self.due[0][0] <= now:
             at, oid = heapq.heappop(self.due)
             clock = self.clocks.get(oid)
             if clock is None or _next_due(clock) != at or oid in out:
                 continue  # closed, moved on, or already taken
-            if sla.tick(clock, now).clocks:
-                out[oid] = clock
+            step = sla.tick(clock, now)
+            if step.clocks:
+                out[oid] = step
             else:
                 again.append((at, oid))
         for entry in again:
@@ -332,7 +333,7 @@ class SlaStage:
 
     def _due(self, partition: int, now: datetime) -> list[sla.Step]:
         index = self._index[partition]
-        steps = [sla.tick(c, now) for c in index.falling_due(now)]
+        steps = index.falling_due(now)
         steps += [sla.expire(h, now, self.rules) for h in list(index.held.values())]
         steps += self._purges(partition, now)
         return [s for s in steps if s.clocks or s.held is not None or s.purged]
