@@ -94,7 +94,7 @@ async def _ends(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[T
 
 
 class _Target:
-    """One lost store being rebuilt: its open database and the last offset written into it."""
+    """One lost store being rebuilt: its database, open without a write-ahead log."""
 
     def __init__(self, store: Store) -> None:
         import rocksdict
@@ -118,7 +118,7 @@ class _Target:
         self.db.write(batch)
 
     def finish(self, end: int) -> None:
-        """Flush the data, then record the last offset read, `end` - 1 (so a store cut short has none); close."""
+        """Flush the data, then record the last offset read, `end` - 1 (so a store cut short has none)."""
         self.db.flush()
         self.db.put(self.store.offset_key, str(end - 1).encode())
         self.db.flush()
