@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     progress = _Progress()
     started = datetime.now(UTC)
     header = [f"### {started:%Y-%m-%d %H:%M} UTC", "",
-              f"- commit {_commit()}; MASH_BATCH_SIZE {args.batch_size or Settings().batch_size}; mix: "
+              f"- commit {_commit()}; MASH_BATCH_SIZE {args.batch_size or Settings().batch_size}; fetch "
+              f"{Settings().fetch_min_bytes} B / {Settings().fetch_max_wait_ms} ms; mix: "
               f"{'national (153 authorities)' if args.national else 'regional (the three seed authorities)'}",
               f"- {_versions()}", f"- machine: {_machine()}",
               f"- command: `{' '.join(['python -m benchmarks.bench', *(argv if argv is not None else sys.argv[1:])])}`",

@@ -13,7 +13,6 @@ does and a state writer that serialises every write to JSON as faust's changelog
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from faust.serializers import codecs
 
 from broker import casebook
 from broker._deadlines import DefaultDeadlines
@@ -43,6 +43,7 @@ from schemas.registry import InMemoryRegistry
 from schemas.rules import notification_errors
 
 __all__ = ["ALL_STAGES", "MicroResult", "run_micro"]
+_JSON = codecs.get_codec("json")  # faust's table value codec
 
 ALL_STAGES = "all three stages (the worker's Python, no I/O)"
 
@@ -72,21 +73,41 @@ class _EncodingOutlet:
             self.sent.append((short, raw_key, value, headers, partition))
 
 
+class _StoredTable:
+    """A table read as the worker reads a faust store: each value decoded from its stored JSON on `get`."""
+
+    def __init__(self, data: dict[str, bytes]) -> None:
+        self._data = data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raw = self._data.get(key)
+        return default if raw is None else _JSON.loads(raw)
+
+    def values(self) -> Iterable[Any]:
+        return [_JSON.loads(raw) for raw in self._data.values()]
+
+
 @dataclass
 class _JsonState:
-    """Dict tables; each write is serialised to JSON as faust's changelog record would be."""
+    """Tables of faust-encoded JSON: each write encoded for the store and again for the changelog record, each
+    read decoded, as `broker.outlet.DurableTables` over faust's stores does (faust's JSON codec, which uses
+    orjson when it is installed)."""
 
-    tables: dict[str, dict[str, Any]]
+    tables: dict[str, dict[str, bytes]]
     bytes_written: int = 0
 
-    def view(self) -> Mapping[str, Mapping[str, Any]]:
-        return self.tables
+    def view(self) -> Mapping[str, _StoredTable]:
+        return {name: _StoredTable(data) for name, data in self.tables.items()}
 
     async def write(self, groups: Iterable[tuple[int, Iterable[tuple[str, str, Any]], Any]]) -> None:
         for _, writes, _ in groups:
             for name, key, value in writes:
-                self.bytes_written += len(json.dumps(value, default=str))
-                self.tables.setdefault(name, {})[key] = value
+                table = self.tables.setdefault(name, {})
+                if value is None:
+                    table.pop(key, None)
+                    continue
+                table[key] = _JSON.dumps(value)
+                self.bytes_written += len(_JSON.dumps(value))  # the changelog record's own encoding
 
 
 @dataclass

@@ -68,6 +68,7 @@ __all__ = ["Checks", "Latency", "RunResult", "night", "run_pipeline"]
 WARM_UP = 120
 _BATCH = re.compile(r"component=(?P<component>\w+).*?records=(?P<records>\d+)")
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
+DEFERRED_MS = 250  # a MARAC referral this long after its notification's first output was raised by a later one
 
 
 def night(count: int, seed: int, *, national: bool = False) -> list[Record]:
@@ -157,6 +158,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     accepted_by_partition: list[int] = field(default_factory=list)  # internal.accepted records per partition
     latency_intake: Latency | None = None  # intake append -> forwarded to internal.accepted (the intake hop)
+    deferred: int = 0  # MARAC referrals raised later by a subsequent incident (not in the latency percentiles)
 
     def per_worker(self) -> list[dict[str, int]]:
         """Records each worker settled, by component, from its `batch settled` log lines (the SLA tracker's
@@ -208,7 +210,9 @@ class RunResult:
             f"{self.label}: {self.count:,} notifications, {self.workers} worker(s), {load}  [{self.prefix}]",
             f"  first produce -> last routed output {self.elapsed_s:.1f} s => {self.per_s:,.0f} notifications/s "
             f"(publisher done {self.produce_s:.1f} s, intake done {self.intake_s:.1f} s; routed {self.routed:,})",
-            f"  latency intake append -> each routed output ({self.latency.n:,}): {self.latency.text()}",
+            f"  latency intake append -> each routed output ({self.latency.n:,}): {self.latency.text()}"
+            + (f" ({self.deferred:,} MARAC referrals raised later, by a subsequent incident of the same victim,"
+               " not counted)" if self.deferred else ""),
             f"  latency intake append -> first routed output: {self.latency_first.text()}",
             *([f"  latency intake append -> forwarded to the router (the intake hop): {self.latency_intake.text()}"]
               if self.latency_intake is not None else []),
@@ -344,7 +348,7 @@ async def _drive(s: Settings, warm: Sequence[Encoded], timed: Sequence[Encoded],
 
 
 async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, float, list[float], list[float],
-                                                                     dict[str, int], Checks, list[float]]:
+                                                                     dict[str, int], Checks, list[float], int]:
     cat = catalogue(s.topic_prefix)
     intake = {cat.name(t) for t in INTAKE_TOPICS.values()}
     routes = {cat.name(t): t for t in ROUTE_TOPICS.values()}
@@ -360,15 +364,16 @@ async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, flo
         nid = str((datum.get("envelope") or {}).get("notification_id"))
         if nid in appended:
             hop.append(r.timestamp_ms - appended[nid])
-    lat: list[float] = []
     first_out: dict[str, int] = {}
+    outputs_of: list[tuple[str, str, int]] = []  # (notification, route, timestamp)
     last_ms = first_ms
     for r, datum in await decode_all(s, await read_ranges(s, _ranges(d.before, d.after, set(routes)))):
         last_ms = max(last_ms, r.timestamp_ms)
         nid = str(datum.get("notification_id"))
         if nid in appended:
-            lat.append(r.timestamp_ms - appended[nid])
+            outputs_of.append((nid, routes[r.topic], r.timestamp_ms))
             first_out[nid] = min(first_out.get(nid, r.timestamp_ms), r.timestamp_ms)
+    lat, deferred = _own_latencies(outputs_of, appended, first_out)
     elapsed = (last_ms - first_ms) / 1000
     written: dict[str, int] = collections.Counter()
     for tp, end in d.after.items():
@@ -396,7 +401,25 @@ async def _read_back(s: Settings, d: _Drive, published: int) -> tuple[float, flo
             disclosed_ids.add(str(datum.get("notification_id")))
     checks = Checks(published, len(accepted_ids), len(disclosed_ids), dict(sorted(outputs.items())), on_routes,
                     twice - conflicting, conflicting)
-    return intake_s, elapsed, lat, [first_out[n] - appended[n] for n in first_out], dict(written), checks, hop
+    return (intake_s, elapsed, lat, [first_out[n] - appended[n] for n in first_out], dict(written), checks, hop,
+            deferred)
+
+
+def _own_latencies(outputs: Sequence[tuple[str, str, int]], appended: Mapping[str, int],
+                   first_out: Mapping[str, int]) -> tuple[list[float], int]:
+    """Intake append -> each output, for the outputs a notification raised itself; and the number of MARAC
+    referrals raised later (an earlier incident that meets MARAC once a subsequent incident of the same victim
+    arrives carries the earlier incident's id: its delay is the gap between the incidents, not the pipeline's).
+    A notification's own outputs leave in one settled batch; one more than `DEFERRED_MS` after its first is
+    a later one."""
+    lat: list[float] = []
+    deferred = 0
+    for nid, route, ts in outputs:
+        if route == "route.marac" and ts - first_out[nid] > DEFERRED_MS:
+            deferred += 1
+        else:
+            lat.append(ts - appended[nid])
+    return lat, deferred
 
 
 def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rate: float | None = None,
@@ -440,7 +463,7 @@ def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rat
         for p in procs:
             stop(p)
     progress(f"{label}: reading back")
-    intake_s, elapsed, lat, lat_first, written, checks, hop = asyncio.run(
+    intake_s, elapsed, lat, lat_first, written, checks, hop, deferred = asyncio.run(
         _read_back(s, d, len(warm) + len(timed)))
     if not keep:
         asyncio.run(delete_prefix(s))
@@ -451,7 +474,7 @@ def run_pipeline(label: str, records: Sequence[Record], *, workers: int = 1, rat
     return RunResult(label, s.topic_prefix, len(d.peak_rss_mb), len(timed), rate, ready,
                      d.last_ack - d.first_send, intake_s, elapsed, d.routed, written, Latency.of(lat),
                      Latency.of(lat_first), d.cpu, d.window_s, d.peak_rss_mb, checks, logs[:len(d.peak_rss_mb)],
-                     profile_out, d.notes, by_partition, Latency.of(hop))
+                     profile_out, d.notes, by_partition, Latency.of(hop), deferred)
 
 
 def main() -> None:

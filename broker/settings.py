@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     table_bulk_restore: bool = Field(True, description="rebuild lost table stores from their changelogs in bulk "
                                      "before faust starts (broker.restore); false: faust's own recovery")
     faust_log_level: str = Field("WARNING", description="log level of faust's own logging")
+    fetch_min_bytes: int = Field(4096, ge=1, description="bytes a worker fetch waits for (up to fetch_max_wait_ms)")
+    fetch_max_wait_ms: int = Field(100, ge=0, le=1500, description="longest a worker fetch waits for fetch_min_bytes: "
+                                   "fewer fetches at low load, at most this much more latency per hop")
     batch_size: int = Field(500, ge=1, le=5000, description="most records a worker stage settles at once")
     metrics_port: int = Field(9310, ge=0, description="port of the worker's Prometheus /metrics (0: not served)")
     metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in a container)")
