@@ -44,7 +44,7 @@ soak:  # an hour at 50 notifications/s, memory of each process sampled; shorter:
 	bash deploy/registry.sh start
 	.venv/bin/python -m benchmarks.soak $(SOAK_ARGS)
 
-year:  # a year of England (~2 million notifications) through one worker, appended to docs/benchmarks.md; quicker: make year YEAR_ARGS="--count 20000"
+year:  # a year of England (~2 million notifications) through one worker, appended to docs/benchmarks.md; quicker: make year YEAR_ARGS="--count 20000"; two workers: YEAR_ARGS="--workers 2"
 	bash deploy/bootstrap.sh
 	bash deploy/kafka.sh start
 	bash deploy/registry.sh start

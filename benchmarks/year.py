@@ -1,4 +1,5 @@
-"""A year of England through the pipeline: the national mix replayed through one worker, timed and counted.
+"""A year of England through the pipeline: the national mix replayed through one worker (or `--workers N`), timed
+and counted.
 
 One run: fresh prefix (topics, schemas) -> the national schools directory written and given to a worker process
 (MASH_SCHOOLS_FILE) -> the year generated (`producers.national.year`) or read from files written by
@@ -65,6 +66,7 @@ class Replay:
     """What a replay published and saw routed; the counts of the route topics are filled in at the end."""
 
     expected: int
+    workers: int = 1
     span: str = "a year"  # what the notifications cover, e.g. "30 days" (from the files: as written)
     published: int = 0
     accepted: int = 0  # distinct notifications with an ACCEPTED audit record
@@ -110,7 +112,8 @@ class Replay:
         """The result as printable lines."""
         routes = ", ".join(f"{k.removeprefix('route.')} {v:,}" for k, v in self.routes.items())
         return [
-            f"England's national mix, {self.span}: {self.published:,} notifications published, 1 worker  [{prefix}]",
+            f"England's national mix, {self.span}: {self.published:,} notifications published, "
+            f"{self.workers} worker{'s' if self.workers > 1 else ''}  [{prefix}]",
             f"  first send -> last routed {self.wall_s:,.1f} s => {self.per_s:,.0f} notifications/s "
             f"(generating/reading + SDK encoding in the driver {self.driver_s:,.1f} s of it)",
             f"  accepted {self.accepted:,}, routed {self.routed:,}, dead-lettered {self.dead_lettered:,}, "
@@ -208,29 +211,49 @@ def _expected(args: argparse.Namespace) -> int:
 
 
 def run_year(args: argparse.Namespace, progress: Progress) -> tuple[Replay, str]:
-    """One replay on a fresh prefix with a worker of its own; returns the result and the prefix."""
+    """One replay on a fresh prefix with `--workers` workers of its own (one consumer group); returns the result
+    and the prefix."""
     s = fresh_settings("year")
     work = ROOT / ".local" / "bench" / s.topic_prefix
     schools = national.write_national_reference(work / "reference")[0]
-    log = ROOT / ".local" / "bench" / f"{s.topic_prefix}.year.log"
-    proc = start_worker(s, log, data_dir=str(work / "worker"), env={"MASH_SCHOOLS_FILE": str(schools)})
+    names = ["worker"] if args.workers == 1 else [f"worker{i + 1}" for i in range(args.workers)]
+    logs = [ROOT / ".local" / "bench" / f"{s.topic_prefix}.year.{name}.log" for name in names]
+    procs: list[subprocess.Popen[bytes]] = []
     span = "as written by mash simulate" if args.from_dir is not None else (
         "a year" if args.hours == 8760 else f"{args.hours / 24:,.1f} days")
-    result = Replay(_expected(args), span=span)
+    result = Replay(_expected(args), workers=args.workers, span=span)
     try:
-        progress(f"prefix {s.topic_prefix}; worker ready in {wait_ready(log, proc=proc):.1f} s; publishing "
+        ready = _start_workers(s, work, names, logs, schools, procs)
+        progress(f"prefix {s.topic_prefix}; {len(procs)} worker(s) ready in {ready:.1f} s; publishing "
                  f"{result.expected:,} notifications in chunks of {args.chunk:,}")
         before = asyncio.run(topic_ends(s))
         asyncio.run(replay(s, _records(args), result, chunk=args.chunk, window=args.window, stall_s=args.stall,
-                           progress=progress, alive=lambda: proc.poll() is None))
+                           progress=progress, alive=lambda: all(p.poll() is None for p in procs)))
         _count_topics(s, before, result)
-        result.peak_rss_mb = {"worker": peak_rss_kb(proc.pid) / 1024, "driver": peak_rss_kb(os.getpid()) / 1024}
+        result.peak_rss_mb = {**{name: peak_rss_kb(p.pid) / 1024 for name, p in zip(names, procs, strict=True)},
+                              "driver": peak_rss_kb(os.getpid()) / 1024}
     finally:
-        stop(proc)
+        for p in procs:
+            stop(p)
         if not args.keep:
             asyncio.run(delete_prefix(s))
             shutil.rmtree(work, ignore_errors=True)
     return result, s.topic_prefix
+
+
+def _start_workers(s: Settings, work: Path, names: list[str], logs: list[Path], schools: Path,
+                   procs: list[subprocess.Popen[bytes]]) -> float:
+    """Start the workers one after another (each ready before the next joins), then wait until the earlier ones
+    have finished the rebalances the later ones caused; `procs` is filled as they start (so they can be stopped
+    whatever fails). Seconds until all are ready."""
+    began = time.monotonic()
+    for i, (name, log) in enumerate(zip(names, logs, strict=True)):
+        procs.append(start_worker(s, log, worker_id=f"year-{name}", data_dir=str(work / name),
+                                  env={"MASH_SCHOOLS_FILE": str(schools)}))
+        wait_ready(log, proc=procs[i])
+    for i, log in enumerate(logs[:-1]):
+        wait_ready(log, times=len(logs) - i, proc=procs[i])
+    return time.monotonic() - began
 
 
 def _append(lines: list[str], argv: list[str]) -> None:
@@ -249,6 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=2025, help="seed of the generated year (2025)")
     ap.add_argument("--start", default=YEAR_START, help=f"first instant of the generated year ({YEAR_START})")
     ap.add_argument("--hours", type=float, default=8760.0, help="span of the generated year in hours (8760)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group (1)")
     ap.add_argument("--chunk", type=int, default=10_000, help="notifications generated and encoded at a time")
     ap.add_argument("--window", type=int, default=20_000, help="most notifications published but not yet routed")
     ap.add_argument("--stall", type=float, default=180.0, help="give up after this many seconds without progress")

@@ -38,3 +38,13 @@ def test_lines_report_wall_time_rate_and_routes() -> None:
     assert "5.0 s => 2 notifications/s" in text
     assert "frontdoor 8, encompass 6; 14 in all" in text
     assert "dead-lettered 0" in text and "(published - routed) 0" in text
+
+
+def test_lines_name_the_workers_and_each_ones_memory() -> None:
+    """A replay with two workers says so, and reports each worker's peak RSS apart from the driver's."""
+    run = Replay(expected=1, workers=2, published=1, routed=1, first_send=1.0, last_routed=2.0,
+                 peak_rss_mb={"worker1": 300.0, "worker2": 280.0, "driver": 90.0})
+    text = "\n".join(run.lines("bench-year-y"))
+    assert "1 notifications published, 2 workers" in text
+    assert "worker1 300 MB, worker2 280 MB, driver 90 MB" in text
+    assert ", 1 worker  [" in "\n".join(Replay(expected=1, published=1).lines("p"))
