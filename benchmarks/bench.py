@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     progress = _Progress()
     started = datetime.now(UTC)
+    settings = Settings()
     header = [f"### {started:%Y-%m-%d %H:%M} UTC", "",
-              f"- commit {_commit()}; MASH_BATCH_SIZE {args.batch_size or Settings().batch_size}; fetch "
-              f"{Settings().fetch_min_bytes} B / {Settings().fetch_max_wait_ms} ms; mix: "
+              f"- commit {_commit()}; MASH_BATCH_SIZE {args.batch_size or settings.batch_size}; fetch "
+              f"{settings.fetch_min_bytes} B / {settings.fetch_max_wait_ms} ms; mix: "
               f"{'national (153 authorities)' if args.national else 'regional (the three seed authorities)'}",
               f"- {_versions()}", f"- machine: {_machine()}",
               f"- command: `{' '.join(['python -m benchmarks.bench', *(argv if argv is not None else sys.argv[1:])])}`",
@@ -167,7 +168,6 @@ def main(argv: list[str] | None = None) -> None:
             print(line, flush=True)
         lines.extend(block)
 
-    settings = Settings()
     progress(f"raw ceiling: {args.raw_count:,} records")
     raw = asyncio.run(run_raw(settings, args.raw_count, progress))
     show(raw.lines())

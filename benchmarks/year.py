@@ -264,6 +264,13 @@ def _append(lines: list[str], argv: list[str]) -> None:
                 f"`{' '.join(['python -m benchmarks.year', *argv])}`\n\n```\n" + "\n".join(lines) + "\n```\n")
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.year", description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=None, help="notifications (default 2,000,000; with --from: all)")
@@ -272,7 +279,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=2025, help="seed of the generated year (2025)")
     ap.add_argument("--start", default=YEAR_START, help=f"first instant of the generated year ({YEAR_START})")
     ap.add_argument("--hours", type=float, default=8760.0, help="span of the generated year in hours (8760)")
-    ap.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group (1)")
+    ap.add_argument("--workers", type=_at_least_one, default=1, help="worker processes in the consumer group (1)")
     ap.add_argument("--chunk", type=int, default=10_000, help="notifications generated and encoded at a time")
     ap.add_argument("--window", type=int, default=20_000, help="most notifications published but not yet routed")
     ap.add_argument("--stall", type=float, default=180.0, help="give up after this many seconds without progress")
