@@ -41,6 +41,7 @@ from typing import Any
 from uuid import UUID
 
 from broker import sla
+from broker._overdue import Overdue
 from broker.batch import Overlay, Received, Runner, direct
 from broker.dead_letters import dead_letter, shrinking
 from broker.failure import StageFailed, persist
@@ -133,24 +134,35 @@ def _next_due(clock: sla.Clock) -> datetime | None:
 
 @dataclass
 class _Index:
-    """The open clocks and pending held acknowledgements of one owned partition (a cache of the table); the open
-    clocks by when a tick next has something to do for them (a heap, so a tick touches only the clocks falling
-    due, not every open one: a breached clock nobody acknowledges stays open for good); and the closed clocks by
-    the instant they closed (a heap of candidates for `sla.purge`, checked against the table). Heap entries are
+    """A cache of one owned partition's table: the open clocks a tick still has work for (not yet breached), by
+    id and by when that work falls due (a heap, so a tick touches only the clocks falling due); the breached open
+    clocks only counted (`Overdue`: a breached clock nobody acknowledges stays open for good, and keeping each
+    one grew the worker by ~600 bytes a clock); the pending held acknowledgements; and the closed clocks by the
+    instant they closed (a heap of candidates for `sla.purge`, checked against the table). Heap entries are
     checked against `clocks` when taken: one superseded by a later state is skipped."""
 
-    clocks: dict[UUID, sla.Clock] = field(default_factory=dict)
+    clocks: dict[UUID, sla.Clock] = field(default_factory=dict)  # open, not yet breached
+    overdue: Overdue = field(default_factory=Overdue)  # open and breached: counted
     held: dict[UUID, sla.Held] = field(default_factory=dict)
     closed: list[tuple[datetime, UUID]] = field(default_factory=list)
     due: list[tuple[datetime, UUID]] = field(default_factory=list)
 
     def keep(self, step: sla.Step) -> None:
+        """Take in the clocks and held acknowledgements a step wrote. A breached clock without a BREACHED event in
+        the step breached before it, so it is counted in `overdue` already."""
+        breached_now = {e.output_id for e in step.events if e.state is SlaState.BREACHED}
         for clock in step.clocks:
-            if clock.open:
+            counted = clock.breached and clock.output_id not in breached_now
+            if clock.open and not clock.breached:
                 self.clocks[clock.output_id] = clock
                 self.schedule(clock)
-            else:
-                self.clocks.pop(clock.output_id, None)
+                continue
+            self.clocks.pop(clock.output_id, None)
+            if clock.open and not counted:
+                self.overdue.add(clock)
+            elif not clock.open:
+                if counted:
+                    self.overdue.remove(clock)
                 if clock.closed_at is not None:
                     heapq.heappush(self.closed, (clock.closed_at, clock.output_id))
         if step.held is not None:
@@ -357,7 +369,9 @@ class SlaStage:
         view = self.state.view()
         for raw in _values(view.get(CLOCKS_TABLE)):
             clock = sla.Clock.from_json(raw)
-            if clock.partition in fresh and clock.open:
+            if clock.partition in fresh and clock.open and clock.breached:
+                fresh[clock.partition].overdue.add(clock)
+            elif clock.partition in fresh and clock.open:
                 fresh[clock.partition].clocks[clock.output_id] = clock
             elif clock.partition in fresh and clock.closed_at is not None:
                 fresh[clock.partition].closed.append((clock.closed_at, clock.output_id))
@@ -377,14 +391,22 @@ class SlaStage:
             self._index.pop(p, None)
 
     def open_clocks(self, now: datetime) -> dict[Route, OpenClocks]:
-        """Open clocks per route in the partitions ticked so far: count, at risk, oldest age in seconds."""
+        """Open clocks per route in the partitions ticked so far: count, at risk (a breached clock counts as at
+        risk), oldest age in seconds (to within `BUCKET_SECONDS` when the oldest has breached)."""
         out: dict[Route, OpenClocks] = {}
+
+        def add(route: Route, n: int, at_risk: int, start: datetime) -> None:
+            prior = out.get(route, OpenClocks(0, 0, 0.0))
+            age = max(0.0, (now - start).total_seconds())
+            out[route] = OpenClocks(prior.open + n, prior.at_risk + at_risk, max(prior.oldest_age_seconds, age))
+
         for index in self._index.values():
             for clock in index.clocks.values():
-                prior = out.get(clock.route, OpenClocks(0, 0, 0.0))
-                age = max(0.0, (now - clock.start).total_seconds())
-                out[clock.route] = OpenClocks(prior.open + 1, prior.at_risk + clock.at_risk,
-                                              max(prior.oldest_age_seconds, age))
+                add(clock.route, 1, int(clock.at_risk), clock.start)
+            for route in index.overdue.routes():
+                n, oldest = index.overdue.count(route), index.overdue.oldest(route)
+                if oldest is not None:
+                    add(route, n, n, oldest)
         return out
 
     # ------------------------------------------------------------------------------------------ recording

@@ -3,12 +3,15 @@ fall due once; acknowledgements from the wrong recipient are refused and audited
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from aiokafka.errors import KafkaConnectionError
 
+from broker import sla
+from broker._overdue import BUCKET_SECONDS
 from broker.batch import Received
-from broker.metrics import Metrics
+from broker.metrics import Metrics, OpenClocks
 from broker.outlet import Inbound, partition_of
 from broker.sla import ack_of
 from broker.sla_stage import CLOCKS_TABLE, HELD_TABLE, SlaOutcome, SlaStage, partition_runner
@@ -120,7 +123,7 @@ async def test_a_deadline_reached_exactly_at_a_tick_breaches_at_the_next_one() -
     assert await stage.tick(n.due, [PART]) == []
     assert [e.state for e in await stage.tick(n.due + timedelta(seconds=1), [PART])] == [SlaState.BREACHED]
     index = stage._index[PART]
-    assert list(index.clocks) == [n.notice_id] and index.due == []
+    assert index.clocks == {} and index.due == [] and index.overdue.count(Route.ENCOMPASS) == 1
 
 
 async def test_a_tick_takes_only_the_clocks_falling_due() -> None:
@@ -135,7 +138,8 @@ async def test_a_tick_takes_only_the_clocks_falling_due() -> None:
     fresh = notice("fresh", due=T0 + timedelta(hours=12))
     await stage.handle(_msg(fresh, offset=200, at=T0 + timedelta(hours=2)))
     index = stage._index[PART]
-    assert len(index.clocks) == 201 and [oid for _, oid in index.due] == [fresh.notice_id]
+    assert list(index.clocks) == [fresh.notice_id] and [oid for _, oid in index.due] == [fresh.notice_id]
+    assert index.overdue.count(Route.ENCOMPASS) == 200
     fired = await stage.tick(T0 + timedelta(hours=11), [PART])
     assert [(e.output_id, e.state) for e in fired] == [(fresh.notice_id, SlaState.AT_RISK)]
 
@@ -363,3 +367,54 @@ def test_report_filters_by_period_route_and_authority() -> None:
               h(Route.DV_TRIAGE, "E06000051", 0), h(Route.FRONT_DOOR, "E06000051", 5)]
     rows = report(clocks, start=T0.date(), end=T0.date(), route="FRONT_DOOR", authority="E06000051")
     assert [(r.route, r.authority, r.values()["open"]) for r in rows] == [("FRONT_DOOR", "E06000051", 1)]
+
+
+def _exact_open(state: DictState, now: datetime) -> dict[Route, tuple[int, int, float]]:
+    """Open clocks per route straight from the table: count, at risk or breached, age of the oldest."""
+    out: dict[Route, tuple[int, int, float]] = {}
+    for raw in state.tables[CLOCKS_TABLE].values():
+        clock = sla.Clock.from_json(raw)
+        if clock.open:
+            n, risky, age = out.get(clock.route, (0, 0, 0.0))
+            out[clock.route] = (n + 1, risky + (clock.at_risk or clock.breached),
+                                max(age, (now - clock.start).total_seconds()))
+    return out
+
+
+def _agrees(reported: dict[Route, OpenClocks], exact: dict[Route, tuple[int, int, float]]) -> None:
+    assert {r: (o.open, o.at_risk) for r, o in reported.items() if o.open} == {r: e[:2] for r, e in exact.items()}
+    for route, (_, _, age) in exact.items():
+        assert age <= reported[route].oldest_age_seconds < age + BUCKET_SECONDS
+
+
+async def test_open_clock_gauges_match_the_table_through_breaches_late_acks_and_recalls() -> None:
+    """Random notices, ticks, late and on-time acknowledgements and recalls: the tracker's counted breached clocks
+    give the same open / at-risk counts as a scan of the table (oldest age within the hour), before and after a
+    restart rebuilds the cache from the table."""
+    rng = random.Random(8)
+    outlet, state = _fresh()
+    stage, now, offset, known = _stage(outlet, state), T0, 0, []
+    for step in range(400):
+        now += timedelta(minutes=rng.randrange(1, 90))
+        choice = rng.random()
+        if choice < 0.45 or not known:
+            n = notice(f"g{step}", due=now + timedelta(minutes=rng.randrange(30, 600)))
+            record: Record = n
+            known.append(n.notice_id)
+        elif choice < 0.75:
+            record = school_ack(rng.choice(known), now)
+        elif choice < 0.85:
+            record = recall(rng.choice(known), Route.ENCOMPASS, URN, now)
+        else:
+            await stage.tick(now, [PART])
+            _agrees(stage.open_clocks(now), _exact_open(state, now))
+            continue
+        offset += 1
+        await stage.handle(_msg(record, offset=offset, at=now))
+    await stage.tick(now, [PART])
+    exact = _exact_open(state, now)
+    assert exact[Route.ENCOMPASS][0] > 20  # the sequence left breached clocks open, so the check means something
+    _agrees(stage.open_clocks(now), exact)
+    restarted = _stage(outlet, state)
+    await restarted.tick(now, [PART])
+    _agrees(restarted.open_clocks(now), exact)
