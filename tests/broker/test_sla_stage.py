@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from aiokafka.errors import KafkaConnectionError
 
 from broker import sla
-from broker._overdue import BUCKET_SECONDS
+from broker._tally import BUCKET_SECONDS
 from broker.batch import Received
 from broker.metrics import Metrics, OpenClocks
 from broker.outlet import Inbound, partition_of
@@ -123,7 +123,7 @@ async def test_a_deadline_reached_exactly_at_a_tick_breaches_at_the_next_one() -
     assert await stage.tick(n.due, [PART]) == []
     assert [e.state for e in await stage.tick(n.due + timedelta(seconds=1), [PART])] == [SlaState.BREACHED]
     index = stage._index[PART]
-    assert index.clocks == {} and index.due == [] and index.overdue.count(Route.ENCOMPASS) == 1
+    assert index.due == [] and index.tally.totals()[Route.ENCOMPASS].open == 1
 
 
 async def test_a_tick_takes_only_the_clocks_falling_due() -> None:
@@ -138,8 +138,7 @@ async def test_a_tick_takes_only_the_clocks_falling_due() -> None:
     fresh = notice("fresh", due=T0 + timedelta(hours=12))
     await stage.handle(_msg(fresh, offset=200, at=T0 + timedelta(hours=2)))
     index = stage._index[PART]
-    assert list(index.clocks) == [fresh.notice_id] and [oid for _, oid in index.due] == [fresh.notice_id]
-    assert index.overdue.count(Route.ENCOMPASS) == 200
+    assert [oid for _, oid in index.due] == [fresh.notice_id.int] and index.tally.totals()[Route.ENCOMPASS].open == 201
     fired = await stage.tick(T0 + timedelta(hours=11), [PART])
     assert [(e.output_id, e.state) for e in fired] == [(fresh.notice_id, SlaState.AT_RISK)]
 
@@ -381,6 +380,15 @@ def _exact_open(state: DictState, now: datetime) -> dict[Route, tuple[int, int, 
     return out
 
 
+def _nothing_missed(state: DictState, now: datetime) -> None:
+    """After a tick at `now`, no open clock in the table is past its at-risk instant or its deadline unmarked."""
+    for raw in state.tables[CLOCKS_TABLE].values():
+        clock = sla.Clock.from_json(raw)
+        if clock.open:
+            assert clock.at_risk or clock.at_risk_at > now
+            assert clock.breached or clock.due >= now
+
+
 def _agrees(reported: dict[Route, OpenClocks], exact: dict[Route, tuple[int, int, float]]) -> None:
     assert {r: (o.open, o.at_risk) for r, o in reported.items() if o.open} == {r: e[:2] for r, e in exact.items()}
     for route, (_, _, age) in exact.items():
@@ -388,9 +396,9 @@ def _agrees(reported: dict[Route, OpenClocks], exact: dict[Route, tuple[int, int
 
 
 async def test_open_clock_gauges_match_the_table_through_breaches_late_acks_and_recalls() -> None:
-    """Random notices, ticks, late and on-time acknowledgements and recalls: the tracker's counted breached clocks
-    give the same open / at-risk counts as a scan of the table (oldest age within the hour), before and after a
-    restart rebuilds the cache from the table."""
+    """Random notices, ticks, late and on-time acknowledgements and recalls: every tick marks each clock falling
+    due (checked in the table), and the tracker's counted clocks give the same open / at-risk counts as a scan of
+    the table (oldest age within the hour), before and after a restart rebuilds the cache from the table."""
     rng = random.Random(8)
     outlet, state = _fresh()
     stage, now, offset, known = _stage(outlet, state), T0, 0, []
@@ -407,6 +415,7 @@ async def test_open_clock_gauges_match_the_table_through_breaches_late_acks_and_
             record = recall(rng.choice(known), Route.ENCOMPASS, URN, now)
         else:
             await stage.tick(now, [PART])
+            _nothing_missed(state, now)
             _agrees(stage.open_clocks(now), _exact_open(state, now))
             continue
         offset += 1
