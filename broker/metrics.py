@@ -13,7 +13,7 @@ code, topic, partition): never a person, a name or a date of birth.
 | `mash_sla_met_late_total` | counter | route (MET after the deadline; met in time = MET - late) |
 | `mash_sla_open_clocks` | gauge | route |
 | `mash_sla_at_risk_clocks` | gauge | route (open clocks past their at-risk instant, breached ones included) |
-| `mash_sla_oldest_open_age_seconds` | gauge | route (age of the oldest open item, to the hour once breached; 0: none) |
+| `mash_sla_oldest_open_age_seconds` | gauge | route (age of the oldest open item, to within the hour; 0 when none) |
 | `mash_end_to_end_latency_seconds` | histogram | (intake append -> routed) |
 | `mash_consumer_lag_records` | gauge | group, topic, partition |
 | `mash_consumer_lag_status` | gauge, a state set (1: current status) | group, topic, partition, status |
