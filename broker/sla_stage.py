@@ -31,7 +31,7 @@ import contextvars
 import heapq
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -488,8 +488,9 @@ def _held(view: Mapping[str, Any], output_id: UUID, partition: int) -> sla.Held 
     return None if raw is None else sla.Held.from_json(raw)
 
 
-def _values(table: Any) -> Iterable[Mapping[str, Any]]:
-    return [] if table is None else [v for v in table.values() if v is not None]  # None: deleted
+def _values(table: Any) -> Iterator[Mapping[str, Any]]:
+    """The table's values one at a time (a year's clocks listed at once would be gigabytes); None: deleted."""
+    return iter(()) if table is None else (v for v in table.values() if v is not None)
 
 
 def _relay(record: Record, clock: sla.Clock | None) -> Send | None:
