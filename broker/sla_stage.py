@@ -376,18 +376,19 @@ class SlaStage:
         fresh = {p: _Index() for p in partitions}
         view = self.state.view()
         for raw in _values(view.get(CLOCKS_TABLE)):
+            index = fresh.get(int(raw["partition"]))
+            if index is None:
+                continue  # a partition not being indexed now: not decoded
             clock = sla.Clock.from_json(raw)
-            index = fresh.get(clock.partition)
-            if index is not None and clock.open:
+            if clock.open:
                 index.tally.add(clock)
                 entry = _entry(clock)
                 if entry is not None:
                     index.due.append(entry)
-            elif index is not None and clock.closed_at is not None:
+            elif clock.closed_at is not None:
                 index.closed.append((_micros(clock.closed_at), clock.output_id.int))
         for raw in _values(view.get(HELD_TABLE)):
-            held = sla.Held.from_json(raw)
-            if held.partition in fresh and not held.settled:
+            if int(raw["partition"]) in fresh and not (held := sla.Held.from_json(raw)).settled:
                 fresh[held.partition].held[held.output_id] = held
         for index in fresh.values():
             heapq.heapify(index.closed)

@@ -152,6 +152,25 @@ async def test_tick_checks_only_owned_partitions() -> None:
     assert [s for s, _ in _events(outlet)] == [SlaState.STARTED]
 
 
+async def test_a_partition_assigned_later_is_indexed_alone() -> None:
+    """A partition taken over after others are indexed is built from its own clocks: the indexed partitions are
+    kept as they were (their table values are not decoded again), and the new one's clocks fall due."""
+    outlet, state = _fresh()
+    stage = _stage(outlet, state)
+    here, there = notice("here"), notice("there", urn=OTHER_PART_URN)
+    await stage.handle(_msg(here, offset=0))
+    await stage.handle(_msg(there, offset=1))
+    other = partition_of(OTHER_PART_URN.encode(), 6)
+    await stage.tick(T0, [PART])
+    kept = stage._index[PART]
+    key = next(k for k, v in state.tables[CLOCKS_TABLE].items() if v["partition"] == PART)
+    state.tables[CLOCKS_TABLE][key] = {"partition": PART}  # undecodable: fails if the build reads it again
+    await stage.tick(T0, [PART, other])
+    assert stage._index[PART] is kept
+    assert [oid for _, oid in stage._index[other].due] == [there.notice_id.int]
+    assert stage._index[other].tally.totals()[Route.ENCOMPASS].open == 1
+
+
 async def test_tracker_down_across_the_deadline_breaches_once_after_restart() -> None:
     """A new stage over the same tables (a restart), ticking a day late: AT_RISK and BREACHED once; another
     restart ticks nothing new."""
