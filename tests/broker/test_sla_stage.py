@@ -154,7 +154,7 @@ async def test_tick_checks_only_owned_partitions() -> None:
 
 async def test_a_partition_assigned_later_is_indexed_alone() -> None:
     """A partition taken over after others are indexed is built from its own clocks: the indexed partitions are
-    kept as they were (their table values are not decoded again), and the new one's clocks fall due."""
+    kept as they were (their table values are not decoded again), and the new one's clocks are scheduled and counted."""
     outlet, state = _fresh()
     stage = _stage(outlet, state)
     here, there = notice("here"), notice("there", urn=OTHER_PART_URN)
