@@ -388,7 +388,10 @@ class SlaStage:
             elif clock.closed_at is not None:
                 index.closed.append((_micros(clock.closed_at), clock.output_id.int))
         for raw in _values(view.get(HELD_TABLE)):
-            if int(raw["partition"]) in fresh and not (held := sla.Held.from_json(raw)).settled:
+            if int(raw["partition"]) not in fresh:
+                continue
+            held = sla.Held.from_json(raw)
+            if not held.settled:
                 fresh[held.partition].held[held.output_id] = held
         for index in fresh.values():
             heapq.heapify(index.closed)
