@@ -33,7 +33,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
-from schemas._avro import avro_schema, to_datum
+from schemas._avro import avro_schema
 from schemas.catalogue import SchemaCatalogue, SchemaVersion, default_catalogue, schema_fingerprint
 from schemas.errors import RegistryError, SchemaError
 from schemas.models import ALL_RECORDS, TRUSTED, Record
@@ -174,6 +174,7 @@ class ConfluentCodec:
         self._ids: dict[tuple[str, str], int] = {}  # (topic, record name) -> writer schema id
         self._writers: dict[int, _Writer] = {}  # schema id -> writer schema
         self._readers: dict[str, Any] = {}  # record name -> parsed latest local version
+        self._resolve: dict[int, Any] = {}  # schema id -> the reader schema to resolve to, None if the same
         self._owned: SchemaRegistry | None = None  # the client codec_for() made, closed by aclose()
         self._missing: set[int] = set()  # ids the registry answered 404 for
 
@@ -264,7 +265,10 @@ class ConfluentCodec:
 
     def encode(self, record: Record, topic: str) -> bytes:
         """Confluent wire-format bytes of `record` on `topic`, with the record's latest schema."""
-        return self.encode_datum(type(record), to_datum(record), topic)
+        # pydantic's dump as it is: every enum of ours is a str enum whose members fastavro writes as their
+        # symbols, so `to_datum`'s walk turning them into plain strings is not needed (tests/schemas prove the
+        # bytes the same for every record the worker writes)
+        return self.encode_datum(type(record), record.model_dump(mode="python"), topic)
 
     def encode_datum(self, model: type[Record], datum: Mapping[str, Any], topic: str) -> bytes:
         """Wire-format bytes of a raw Avro datum of `model` on `topic`, NOT validated (tests, fuzzing)."""
@@ -279,6 +283,16 @@ class ConfluentCodec:
         if reader is None:
             reader = self._readers[name] = parse_schema(dict(self.latest(name).schema))
         return reader
+
+    def _resolution(self, schema_id: int, writer: _Writer) -> Any:
+        """The reader schema a writer id is read into, or None when it is the latest local version itself
+        (worked out once per id: fastavro's schema resolution costs more than the read it guards)."""
+        try:
+            return self._resolve[schema_id]
+        except KeyError:
+            reader = self._reader(writer.name)
+            resolved = self._resolve[schema_id] = None if writer.parsed == reader else reader
+            return resolved
 
     def _header(self, data: bytes | None) -> tuple[int, _Writer]:
         why = _framing_error(data)
@@ -315,7 +329,7 @@ class ConfluentCodec:
             raise SchemaError(f"schema id {schema_id}: no local record {writer.full_name} to read it as")
         body = io.BytesIO(data[HEADER_SIZE:])
         try:
-            datum = schemaless_reader(body, writer.parsed, self._reader(writer.name))
+            datum = schemaless_reader(body, writer.parsed, self._resolution(schema_id, writer))
         except Exception as exc:  # fastavro raises several types on truncated, corrupt or unresolvable bodies
             raise SchemaError(
                 f"{writer.name} (schema id {schema_id}): undecodable body ({type(exc).__name__})"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar, get_args
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -144,30 +144,53 @@ class Record(BaseModel):
     def _text_rules(self, info: ValidationInfo) -> Self:
         if info.context is not None and info.context.get("mash_trusted"):
             return self
-        for name, free_text in _text_fields(type(self)):
-            value = getattr(self, name)
+        plan = _text_fields(type(self))
+        if not plan:
+            return self
+        values = self.__dict__
+        plain: list[str] = []
+        free: list[str] = []
+        for name, free_text in plan:
+            value = values[name]
             if type(value) is str:  # the common case, without the generator (enum members are not plain str)
-                rule = text_rule(value, free_text=free_text)
-                if rule is not None:
-                    raise ValueError(f"{name}: {rule}")
+                (free if free_text else plain).append(value)
             elif isinstance(value, list):
-                for path, text in _texts(name, value):
-                    rule = text_rule(text, free_text=free_text)
-                    if rule is not None:
-                        raise ValueError(f"{path}: {rule}")
+                (free if free_text else plain).extend(text for _, text in _texts(name, value))
+        # One search over all the texts at once (every rule is about single characters, so a space between
+        # them cannot make or hide a breach); only if one is found are the fields looked at one by one.
+        if (plain and _ANY_BREACH.search(" ".join(plain))) or (free and _ANY_BREACH_FREE_TEXT.search(" ".join(free))):
+            self._name_breach(plan)
         return self
+
+    def _name_breach(self, plan: tuple[tuple[str, bool], ...]) -> None:
+        """Raise for the first text field (or list item) that breaks a text rule, naming the field and the rule."""
+        for name, free_text in plan:
+            for path, text in _texts(name, getattr(self, name)):
+                rule = text_rule(text, free_text=free_text)
+                if rule is not None:
+                    raise ValueError(f"{path}: {rule}")
 
 
 _TEXT_FIELDS: dict[type[Record], tuple[tuple[str, bool], ...]] = {}
 
 
+def _may_hold_text(annotation: object) -> bool:
+    """Whether a field's type admits a plain string anywhere in it (str, optional str, list of str, ...); enums
+    and nested records (checked by their own validator) do not count; anything untyped does."""
+    if annotation is str or annotation is Any or annotation is object:
+        return True
+    if isinstance(annotation, type):
+        return issubclass(annotation, str) and not issubclass(annotation, Enum)
+    return any(_may_hold_text(arg) for arg in get_args(annotation))
+
+
 def _text_fields(cls: type[Record]) -> tuple[tuple[str, bool], ...]:
-    """(field name, free text?) of a record class, worked out once per class."""
+    """(field name, free text?) of the fields of a record class that can hold text, worked out once per class."""
     plan = _TEXT_FIELDS.get(cls)
     if plan is None:
         plan = _TEXT_FIELDS[cls] = tuple(
             (name, bool(isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("free_text")))
-            for name, info in cls.model_fields.items())
+            for name, info in cls.model_fields.items() if _may_hold_text(info.annotation))
     return plan
 
 

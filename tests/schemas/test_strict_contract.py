@@ -241,6 +241,37 @@ def test_lone_surrogate_is_refused(samples: dict[type[Record], Record]) -> None:
     assert [f for f, _ in _refusal(PoliceDomesticAbuseIncident, data)] == ["victim.family_name"]
 
 
+def _avro_text(tp: Any) -> bool:
+    """Whether an Avro field type holds plain strings (a string without a logical type, or an array of them)."""
+    if tp == "string":
+        return True
+    if isinstance(tp, list):
+        return any(_avro_text(t) for t in tp)
+    if isinstance(tp, dict):
+        if tp.get("type") == "array":
+            return _avro_text(tp["items"])
+        return tp.get("type") == "string" and "logicalType" not in tp
+    return False
+
+
+def test_every_text_field_of_every_record_is_checked() -> None:
+    """The text rules look at exactly the fields whose Avro type holds strings, in every record and nested record
+    (the rules skip fields that cannot hold text, so a text field left out would go unchecked)."""
+    from schemas._avro import avro_schema
+    from schemas.models import _text_fields
+
+    seen: set[type[BaseModel]] = set()
+    for root in ALL_RECORDS:
+        _models(root, seen)
+    checked = 0
+    for model in seen:
+        assert issubclass(model, Record)
+        expected = {f["name"] for f in avro_schema(model)["fields"] if _avro_text(f["type"])}
+        assert {name for name, _ in _text_fields(model)} == expected, model.__name__
+        checked += len(expected)
+    assert checked > 40  # the walk found the records' text fields at all
+
+
 # ------------------------------------------------------------------------------------------ lengths
 def _models(root: type[BaseModel], seen: set[type[BaseModel]]) -> None:
     if root in seen:
