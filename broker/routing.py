@@ -413,6 +413,9 @@ def victim_keys(n: AgencyNotification, who: Subjects) -> PersonKeys | None:
 
 
 # ------------------------------------------------------------------------------------ history rules
+_MARAC_ORDER = tuple(MaracCriterion)  # the criteria in their declared order (iterating the enum each time is slow)
+
+
 def marac_criteria(incidents: Iterable[VictimIncident]) -> dict[UUID, tuple[MaracCriterion, ...]]:
     """Every live incident's MARAC criteria, decided in OCCURRED order (ties by notification id).
 
@@ -432,7 +435,7 @@ def marac_criteria(incidents: Iterable[VictimIncident]) -> dict[UUID, tuple[Mara
             found.add(MaracCriterion.ESCALATION_3_INCIDENTS_12_MONTHS)
         if any(t - MARAC_WINDOW <= y.occurred < t for y in referred):
             found.add(MaracCriterion.REPEAT_WITHIN_12_MONTHS_OF_MARAC)
-        out[x.notification_id] = tuple(c for c in MaracCriterion if c in found)
+        out[x.notification_id] = tuple(c for c in _MARAC_ORDER if c in found)
         if found:
             referred.append(x)
     return out

@@ -195,6 +195,8 @@ def _text_fields(cls: type[Record]) -> tuple[tuple[str, bool], ...]:
 
 
 def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC and value.microsecond % 1000 == 0:  # already UTC to the millisecond (most values)
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a UTC offset")
     utc = value.astimezone(UTC)
