@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from broker.failure import StageFailed, persist
 from broker.faults import Faults
 from broker.identity import AgencyNotification, subjects
 from broker.intake import Seen, Verdict, admit, content_hash, derived_id
-from broker.logs import get_logger
+from broker.logs import debug_enabled, get_logger, offset_span
 from broker.metrics import Metrics
 from broker.outlet import Inbound, Outlet, StateWriter, prefetch_schemas
 from broker.state import dump as dump_seen
@@ -119,10 +120,12 @@ class IntakeStage:
             await persist("intake.record", partial(self._write, plans))
         except StageFailed:  # one at a time; what the batch already sent (acknowledged) is not sent again
             return [await self._one(item, sent=sent) for item in items]
-        _log.info("batch settled", records=len(items), decide_ms=round(1000 * (t1 - t0)),
-                  send_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)))
         for plan in plans:
             self._log(plan)
+        _log.info("batch settled", records=len(items), offsets=offset_span(i.msg for i in items),
+                  decide_ms=round(1000 * (t1 - t0)), send_ms=round(1000 * (t2 - t1)),
+                  record_ms=round(1000 * (time.perf_counter() - t2)),
+                  **Counter(p.outcome.value.lower() for p in plans))
         return [p.outcome for p in plans]
 
     def _count(self, plan: _Plan) -> None:
@@ -274,15 +277,18 @@ class IntakeStage:
         self._log(plan)
 
     def _log(self, plan: _Plan) -> None:
+        """Count a settled record and log it: a refusal at WARNING, a redelivery or a duplicate at INFO, an
+        acceptance (routine, one per notification) at DEBUG, summed up in the batch's INFO line (all audited)."""
         self._count(plan)
         msg = plan.item.msg
-        where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
-                 "notification_id": str(plan.nid) if plan.nid else None}
         if plan.refusal is not None:
-            _log.warning("rejected", **where, stage=plan.refusal.stage, reason=plan.refusal.reason,
-                         fields=[f for f, _ in plan.refusal.errors])
-        else:
-            _log.info(plan.outcome.value.lower(), **where)
+            _log.warning("rejected", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                         notification_id=str(plan.nid) if plan.nid else None, stage=plan.refusal.stage,
+                         reason=plan.refusal.reason, fields=[f for f, _ in plan.refusal.errors])
+        elif plan.outcome is not IntakeOutcome.ACCEPTED or debug_enabled(_log):
+            say = _log.debug if plan.outcome is IntakeOutcome.ACCEPTED else _log.info
+            say(plan.outcome.value.lower(), topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                notification_id=str(plan.nid) if plan.nid else None)
 
     def _identify(self, msg: Inbound, record: Record | None) -> tuple[UUID | None, str | None]:
         """Notification id and source reference, from the record or, failing that, a lenient peek."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["configure_logging", "debug_enabled", "get_logger", "offset_span"]
 
 _configured = False
 
@@ -37,3 +39,21 @@ def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A logger bound to a component name."""
     return structlog.get_logger(component=name)  # type: ignore[no-any-return]
+
+
+def debug_enabled(log: structlog.typing.FilteringBoundLogger) -> bool:
+    """Whether `log` renders DEBUG lines (so a per-record line's fields are worth building)."""
+    return bool(log.is_enabled_for(logging.DEBUG))
+
+
+def offset_span(messages: Iterable[Any]) -> str:
+    """Where a batch's records sit, for its summary line: `topic/partition:first-last` per partition, in order of
+    first appearance (records carry `topic`, `partition` and `offset`; no personal data)."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for m in messages:
+        span = spans.get((m.topic, m.partition))
+        if span is None:
+            spans[(m.topic, m.partition)] = [m.offset, m.offset]
+        else:
+            span[0], span[1] = min(span[0], m.offset), max(span[1], m.offset)
+    return " ".join(f"{t}/{p}:{a}-{b}" for (t, p), (a, b) in spans.items())

@@ -35,6 +35,7 @@ __all__ = [
     "Send",
     "StateWriter",
     "WriteGroup",
+    "encode_sends",
     "partition_of",
 ]
 
@@ -118,6 +119,22 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+def encode_sends(codec: Codec, items: Iterable[Send], names: Mapping[str, str], partitions: Mapping[str, int],
+                 read_back: frozenset[str] = frozenset()) -> list[RawRecord]:
+    """Sends as encoded records: the topic's name, the key's partition (Kafka's default partitioner; partition 0
+    without a key), the wire-format value. Records for a topic in `read_back` are kept by the codec (`keep`):
+    this worker reads them back, usually before they are forgotten."""
+    raw: list[RawRecord] = []
+    for short, key, record, headers, partition in items:
+        raw_key = key.encode() if isinstance(key, str) else key
+        if partition is None:
+            partition = partition_of(raw_key, partitions[short]) if raw_key is not None else 0
+        topic = names[short]
+        value = codec.encode(record, topic, keep=short in read_back)
+        raw.append((topic, partition, raw_key, value, list((headers or {}).items())))
+    return raw
+
+
 class KafkaOutlet:
     """`Outlet` over one idempotent acks=all aiokafka producer, sending each call's records as one batch per
     partition (aiokafka's batch API): far fewer requests and futures than a send per record. Records of one
@@ -127,8 +144,9 @@ class KafkaOutlet:
 
     def __init__(self, bootstrap: str, names: Mapping[str, str], partitions: Mapping[str, int], codec: Codec,
                  records: Mapping[str, Sequence[type[Record]]] | None = None, *,
-                 auth: KafkaAuth | None = None) -> None:
+                 auth: KafkaAuth | None = None, read_back: Iterable[str] = ()) -> None:
         self._codec = codec
+        self._read_back = frozenset(read_back)  # short names this worker reads as trusted: their records are kept
         self._auth = auth or KafkaAuth()
         self._records = dict(records or {})  # short name -> record types written there (schemas to prepare)
         self._names = dict(names)
@@ -171,14 +189,7 @@ class KafkaOutlet:
     async def send_all(self, items: Sequence[Send]) -> None:
         """Encode, batch per topic partition, send, and wait for every acknowledgement."""
         await self.start()  # prepares the codec's schema ids on first use
-        raw = []
-        for short, key, record, headers, partition in items:
-            raw_key = key.encode() if isinstance(key, str) else key
-            if partition is None:
-                partition = partition_of(raw_key, self._partitions[short]) if raw_key is not None else 0
-            topic = self._names[short]
-            raw.append((topic, partition, raw_key, self._codec.encode(record, topic), list((headers or {}).items())))
-        await self.send_raw(raw)
+        await self.send_raw(encode_sends(self._codec, items, self._names, self._partitions, self._read_back))
 
     async def send_raw(self, records: Sequence[RawRecord]) -> dict[tuple[str, int], int]:
         """Send encoded records, one batch per topic partition at a time; returns the last offset written per

@@ -14,6 +14,7 @@ and never a second alert. A deterministic failure at any stage dead-letters the 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,7 @@ from broker.failure import StageFailed, persist
 from broker.faults import Faults
 from broker.identity import AgencyNotification
 from broker.intake_stage import audit_record, instant
-from broker.logs import get_logger
+from broker.logs import debug_enabled, get_logger, offset_span
 from broker.metrics import Metrics
 from broker.outlet import Inbound, Outlet, Send, StateWriter, partition_of, prefetch_schemas
 from broker.reference import School
@@ -112,11 +113,14 @@ class RouterStage:
             await persist("router.record", partial(self._write, plans))
         except StageFailed:  # one at a time; outputs the batch already emitted (acknowledged) are not sent again
             return [await self._one(item, emitted=emitted) for item in items]
-        _log.info("batch settled", records=len(items), route_ms=round(1000 * (t1 - t0)),
-                  emit_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)))
         for plan in plans:
             self._log(plan)
-        return [_outcome(p.step) for p in plans]
+        outcomes = [_outcome(p.step) for p in plans]
+        _log.info("batch settled", records=len(items), offsets=offset_span(i.msg for i in items),
+                  outputs=sum(len(p.step.outputs) for p in plans), route_ms=round(1000 * (t1 - t0)),
+                  emit_ms=round(1000 * (t2 - t1)), record_ms=round(1000 * (time.perf_counter() - t2)),
+                  **Counter(o.value.lower() for o in outcomes))
+        return outcomes
 
     async def _one(self, item: Received, *, emitted: bool = False) -> RouterOutcome:
         """One record on its own; a deterministic failure dead-letters it with its stage. `emitted`: the batch's
@@ -195,9 +199,13 @@ class RouterStage:
                 self.metrics.output_routed(out.route, calendar_verified=verified, authority=out.recipient)
             if step.outputs and not step.skipped:
                 self.metrics.routed_latency(max(0.0, time.time() - plan.received.timestamp()))
-        _log.info("skipped" if step.skipped else "routed", topic=msg.topic, partition=msg.partition,
-                  offset=msg.offset, notification_id=plan.nid, why=step.skipped, outputs=len(step.outputs),
-                  broadcast=step.broadcast is not None)
+        # Routed is routine, one per notification: a debug line, summed up in the batch's INFO line (every output
+        # is audited); a skip says why at INFO.
+        say = _log.info if step.skipped else _log.debug if debug_enabled(_log) else None
+        if say is not None:
+            say("skipped" if step.skipped else "routed", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                notification_id=plan.nid, why=step.skipped, outputs=len(step.outputs),
+                broadcast=step.broadcast is not None)
 
     def _notification_id(self, msg: Inbound) -> UUID | None:
         """The notification id of a record, when it can be decoded at all."""

@@ -212,3 +212,23 @@ async def test_a_failed_state_write_in_a_batch_sends_nothing_twice(incident: Pol
     assert sorted((d.source_offset, d.stage) for d in letters) == [(2, "intake.record"), (3, "intake")]
     assert str(incident.envelope.notification_id) in state.tables[SEEN_TABLE]
     assert str(nid) not in state.tables[SEEN_TABLE]
+
+
+async def test_a_batch_logs_one_summary_line_and_no_info_line_per_acceptance(
+        incident: PoliceDomesticAbuseIncident) -> None:
+    """An accepted record gets no INFO line of its own (debug only); the batch's INFO line counts the outcomes and
+    names the offsets; a duplicate and a refusal still get their own line."""
+    from structlog.testing import capture_logs
+
+    resend = _inbound(CODEC.encode(incident, TOPIC), offset=9)
+    items = [Received(_inbound(CODEC.encode(incident, TOPIC), offset=7)), Received(_inbound(b"\x00junk", offset=8))]
+    state = DictState({SEEN_TABLE: {}})
+    with capture_logs() as logs:
+        await _stage(RecordingOutlet(), state).handle_batch(items)
+        await _stage(RecordingOutlet(), state).handle_batch([Received(resend)])
+    at_info = [(e["event"], e["log_level"]) for e in logs if e["log_level"] != "debug"]
+    assert at_info == [("rejected", "warning"), ("batch settled", "info"), ("duplicate", "info"),
+                       ("batch settled", "info")]
+    first = next(e for e in logs if e["event"] == "batch settled")
+    assert first["accepted"] == 1 and first["refused"] == 1 and first["offsets"] == f"{TOPIC}/2:7-8"
+    assert [e["event"] for e in logs if e["log_level"] == "debug"] in ([], ["accepted"])

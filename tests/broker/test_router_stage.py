@@ -96,3 +96,17 @@ async def test_a_failed_state_write_in_a_batch_emits_nothing_twice() -> None:
     assert len(ids) == len(set(ids)), "an output was sent twice"
     [letter] = outlet.of("deadletter")
     assert isinstance(letter, DeadLetter) and letter.stage == "router.record" and letter.notification_id == nid
+
+
+async def test_a_batch_logs_one_summary_line_and_no_info_line_per_routed_record() -> None:
+    """Routed records get no INFO line of their own; the batch's INFO line counts them and their outputs and names
+    the offsets."""
+    from structlog.testing import capture_logs
+
+    records = _night()
+    with capture_logs() as logs:
+        outcomes = await _stage(RecordingOutlet(), _tables()).handle_batch([_item(r, i) for i, r in enumerate(records)])
+    assert outcomes == [RouterOutcome.ROUTED] * 3
+    (line,) = [e for e in logs if e["log_level"] != "debug"]
+    assert line["event"] == "batch settled" and line["routed"] == 3 and line["outputs"] > 3
+    assert line["offsets"] == f"t.internal.accepted/{PART}:0-2"
