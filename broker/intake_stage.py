@@ -32,7 +32,7 @@ from broker.identity import AgencyNotification, subjects
 from broker.intake import Seen, Verdict, admit, content_hash, derived_id
 from broker.logs import debug_enabled, get_logger, offset_span
 from broker.metrics import Metrics
-from broker.outlet import Inbound, Outlet, StateWriter, prefetch_schemas
+from broker.outlet import Encoded, Inbound, Outlet, StateWriter, prefetch_schemas
 from broker.state import dump as dump_seen
 from broker.state import load_seen
 from schemas.codec import Codec, InvalidPayload
@@ -75,7 +75,7 @@ class _Plan:
     item: Received
     outcome: IntakeOutcome
     nid: UUID | None
-    sends: list[tuple[str, str | None, Record, dict[str, bytes] | None]] = field(default_factory=list)
+    sends: list[tuple[str, str | None, Record | Encoded, dict[str, bytes] | None]] = field(default_factory=list)
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     forward: bool = False  # the sends forward the notification (a fault drill's intake.forward applies)
     refusal: _Refusal | None = None
@@ -135,7 +135,8 @@ class IntakeStage:
         if plan.refusal is not None:
             self.metrics.dead_lettered(plan.refusal.reason, plan.refusal.stage)
         elif plan.outcome is IntakeOutcome.ACCEPTED and plan.sends:
-            record = plan.sends[0][2]
+            sent = plan.sends[0][2]
+            record = sent.record if isinstance(sent, Encoded) else sent
             self.metrics.notification_in(self.agencies[plan.item.msg.topic].value, type(record).__name__)
 
     # ----------------------------------------------------------------------------------- deciding
@@ -159,7 +160,9 @@ class IntakeStage:
         headers = {"received-ms": str(msg.timestamp_ms).encode(), "source": msg.coordinates.encode()}
         seen = Seen(content_hash(record), env.home_local_authority, msg.timestamp_ms, msg.coordinates)
         outcome = IntakeOutcome.ACCEPTED if verdict is Verdict.ACCEPT else IntakeOutcome.REDELIVERED
-        sends = [("internal.accepted", env.home_local_authority, record, headers), ("audit", str(nid), audit, None)]
+        # The bytes it was read from and checked in (any registered version of its schema), not a second encoding.
+        forward = Encoded(record, msg.value) if msg.value is not None else record
+        sends = [("internal.accepted", env.home_local_authority, forward, headers), ("audit", str(nid), audit, None)]
         return _Plan(item, outcome, nid, sends, [(SEEN_TABLE, str(nid), dump_seen(seen))],
                      forward=True)
 
@@ -206,7 +209,7 @@ class IntakeStage:
         audit = audit_record(AuditEvent.REJECTED if reject else AuditEvent.DEAD_LETTERED, at, notification_id=nid,
                              purpose=f"{what} at {refusal.stage}: {refusal.reason}")
         key = str(nid) if nid else None
-        sends: list[tuple[str, str | None, Record, dict[str, bytes] | None]] = [
+        sends: list[tuple[str, str | None, Record | Encoded, dict[str, bytes] | None]] = [
             ("deadletter", key, letter, None), ("audit", key, audit, None)]
         if reject:
             rejection = Rejection(

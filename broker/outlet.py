@@ -27,6 +27,7 @@ from schemas.models import Record
 
 __all__ = [
     "DurableTables",
+    "Encoded",
     "Inbound",
     "KafkaOutlet",
     "Outlet",
@@ -71,8 +72,17 @@ class Inbound:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
 
-#: (topic short name, key, record, headers, partition or None for the key's partition)
-Send = tuple[str, str | bytes | None, Record, Mapping[str, bytes] | None, int | None]
+@dataclass(frozen=True)
+class Encoded:
+    """A record with the wire-format bytes it was read from and validated in: sent as those bytes (intake forwards
+    what it checked, not a second encoding of it)."""
+
+    record: Record
+    value: bytes
+
+
+#: (topic short name, key, record (or a record already encoded), headers, partition or None for the key's partition)
+Send = tuple[str, str | bytes | None, Record | Encoded, Mapping[str, bytes] | None, int | None]
 #: (topic, partition, key bytes, value bytes, headers): an encoded record
 RawRecord = tuple[str, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
@@ -130,7 +140,12 @@ def encode_sends(codec: Codec, items: Iterable[Send], names: Mapping[str, str], 
         if partition is None:
             partition = partition_of(raw_key, partitions[short]) if raw_key is not None else 0
         topic = names[short]
-        value = codec.encode(record, topic, keep=short in read_back)
+        if isinstance(record, Encoded):
+            value = record.value
+            if short in read_back:
+                codec.keep(value, record.record)
+        else:
+            value = codec.encode(record, topic, keep=short in read_back)
         raw.append((topic, partition, raw_key, value, list((headers or {}).items())))
     return raw
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 
+from broker.outlet import Encoded, Send
 from broker.topics import catalogue
 from schemas.codec import Codec
 from schemas.models import Record
@@ -52,15 +53,17 @@ class RecordingOutlet:
         """Every topic has 6 partitions here."""
         return 6
 
-    async def send_all(self, items: Sequence[tuple[str, str | bytes | None, Record, Any, int | None]]) -> None:
-        """Record the sends (after encoding, as the worker does), or raise the planned failure."""
-        for short, _, record, _, _ in items:
+    async def send_all(self, items: Sequence[Send]) -> None:
+        """Record the sends (after encoding, as the worker does), or raise the planned failure. A record sent as
+        the bytes it was read from (`Encoded`) is recorded as its record."""
+        plain = [(short, key, r.record if isinstance(r, Encoded) else r, p) for short, key, r, _, p in items]
+        for short, _, record, _ in plain:
             failures = self.fail.get(short)
             if failures:
                 raise failures.pop(0)
             if len(record.model_dump_json()) > self.too_large:
                 raise MessageSizeTooLargeError("value too large")
-        self.sent.extend(Sent(short, key, record, partition) for short, key, record, _, partition in items)
+        self.sent.extend(Sent(short, key, record, partition) for short, key, record, partition in plain)
 
     def of(self, short: str) -> list[Record]:
         """The records sent to one topic."""

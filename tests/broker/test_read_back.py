@@ -101,3 +101,21 @@ def test_only_read_back_topics_are_kept() -> None:
     assert codec.decode(raw[0][3], trusted=True) is records[0]
     assert codec.decode(raw[1][3], trusted=True) is not audit
 
+
+
+def test_intake_forwards_the_bytes_it_read_and_checked() -> None:
+    """What intake forwards to internal.accepted is the very bytes it read (not a second encoding), and the router
+    reads them back as the record intake checked."""
+    codec = Codec(InMemoryRegistry(), kept=10)
+    asyncio.run(codec.prepare({CAT.name(s.name): s.records for s in CAT.specs if s.records}))
+    (record,) = simulate_night(last_night(NOW), 5, 1)
+    topic = CAT.intake(record.envelope.source.agency_type)  # type: ignore[attr-defined]
+    value = codec.encode(record, topic)
+    out = _EncodingOutlet(codec)
+    intake = IntakeStage(codec=codec, secret=SECRET, agencies={CAT.name(t): a for a, t in INTAKE_TOPICS.items()},
+                         outlet=out, state=DictState({SEEN_TABLE: {}}))
+    ms = int(NOW.timestamp() * 1000)
+    asyncio.run(intake.handle_batch([Received(Inbound(topic, 0, 0, b"k", value, ms, {}))]))
+    [(_, _, _, forwarded, _)] = [raw for short, raw in out.sent if short == "internal.accepted"]
+    assert forwarded == value and codec.kept == 1
+    assert codec.decode(forwarded, trusted=True) == record
