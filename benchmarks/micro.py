@@ -34,10 +34,9 @@ from broker.outlet import Inbound, Send, encode_sends, partition_of
 from broker.reference import DEFAULT_SCHOOLS, load_schools
 from broker.router_stage import RouterStage
 from broker.run import last_night
-from broker.settings import Settings
 from broker.sla_stage import TABLES as SLA_TABLES
 from broker.sla_stage import SlaStage
-from broker.topics import INTAKE_TOPICS, READ_BACK, ROUTE_TOPICS, catalogue
+from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
 from producers.simulator import simulate_night
 from schemas.codec import Codec
 from schemas.models import AgencyType, Record
@@ -68,7 +67,7 @@ class _EncodingOutlet:
         return 6
 
     async def send_all(self, items: Sequence[Send]) -> None:
-        raw = encode_sends(self.codec, items, self.names, _SIX, READ_BACK)
+        raw = encode_sends(self.codec, items, self.names, _SIX)
         for (short, *_), (_, partition, raw_key, value, headers) in zip(items, raw, strict=True):
             self.sent.append((short, raw_key, value, dict(headers), partition))
 
@@ -141,8 +140,7 @@ def _timed(fn: Callable[[], Any], n: int, repeat: int = 3) -> tuple[float, Any]:
 
 
 async def _prepare() -> Codec:
-    kept = int(os.environ.get("MASH_CODEC_KEPT", Settings.model_fields["codec_kept"].default))  # as the worker's
-    codec = Codec(InMemoryRegistry(), kept=kept)
+    codec = Codec(InMemoryRegistry())
     cat = catalogue(PREFIX)
     await codec.prepare({cat.name(s.name): s.records for s in cat.specs if s.records})
     return codec

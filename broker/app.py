@@ -42,7 +42,7 @@ from broker.outlet import DurableTables, Inbound, KafkaOutlet
 from broker.reference import DEFAULT_SCHOOLS, School, load_schools
 from broker.router_stage import RouterStage
 from broker.settings import Settings
-from broker.topics import INTAKE_TOPICS, READ_BACK, ROUTE_TOPICS, catalogue
+from broker.topics import INTAKE_TOPICS, ROUTE_TOPICS, catalogue
 from broker.watchdog import Action as WatchAction
 from broker.watchdog import StallWatch
 from schemas.codec import Codec
@@ -178,7 +178,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     _faust_patches.apply()
     _faust_patches.tune_fetch(min_bytes=settings.fetch_min_bytes, max_wait_ms=settings.fetch_max_wait_ms)
     cat = catalogue(settings.topic_prefix)
-    codec = Codec(SchemaRegistry(settings.registry_url), kept=settings.codec_kept)
+    codec = Codec(SchemaRegistry(settings.registry_url))
     secret = settings.identity_secret.get_secret_value().encode()
     datadir = Path(settings.worker_data_dir).resolve() / settings.topic_prefix
     datadir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +210,7 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
               "sla.events", *ROUTE_TOPICS.values()]
     outlet = KafkaOutlet(settings.kafka_bootstrap, {s: cat.name(s) for s in shorts},
                          {s: cat.spec(s).partitions for s in shorts}, codec, {s: cat.spec(s).records for s in shorts},
-                         auth=auth, read_back=READ_BACK)
+                         auth=auth)
     parts = cat.spec("intake.police").partitions
     store = _store_options(settings)
     seen = app.Table(SEEN_TABLE, partitions=parts, key_type=str, options=store)

@@ -129,23 +129,17 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def encode_sends(codec: Codec, items: Iterable[Send], names: Mapping[str, str], partitions: Mapping[str, int],
-                 read_back: frozenset[str] = frozenset()) -> list[RawRecord]:
+def encode_sends(codec: Codec, items: Iterable[Send], names: Mapping[str, str],
+                 partitions: Mapping[str, int]) -> list[RawRecord]:
     """Sends as encoded records: the topic's name, the key's partition (Kafka's default partitioner; partition 0
-    without a key), the wire-format value. Records for a topic in `read_back` are kept by the codec (`keep`):
-    this worker reads them back, usually before they are forgotten."""
+    without a key), the wire-format value (an `Encoded` record's own bytes)."""
     raw: list[RawRecord] = []
     for short, key, record, headers, partition in items:
         raw_key = key.encode() if isinstance(key, str) else key
         if partition is None:
             partition = partition_of(raw_key, partitions[short]) if raw_key is not None else 0
         topic = names[short]
-        if isinstance(record, Encoded):
-            value = record.value
-            if short in read_back:
-                codec.keep(value, record.record)
-        else:
-            value = codec.encode(record, topic, keep=short in read_back)
+        value = record.value if isinstance(record, Encoded) else codec.encode(record, topic)
         raw.append((topic, partition, raw_key, value, list((headers or {}).items())))
     return raw
 
@@ -159,9 +153,8 @@ class KafkaOutlet:
 
     def __init__(self, bootstrap: str, names: Mapping[str, str], partitions: Mapping[str, int], codec: Codec,
                  records: Mapping[str, Sequence[type[Record]]] | None = None, *,
-                 auth: KafkaAuth | None = None, read_back: Iterable[str] = ()) -> None:
+                 auth: KafkaAuth | None = None) -> None:
         self._codec = codec
-        self._read_back = frozenset(read_back)  # short names this worker reads as trusted: their records are kept
         self._auth = auth or KafkaAuth()
         self._records = dict(records or {})  # short name -> record types written there (schemas to prepare)
         self._names = dict(names)
@@ -204,7 +197,7 @@ class KafkaOutlet:
     async def send_all(self, items: Sequence[Send]) -> None:
         """Encode, batch per topic partition, send, and wait for every acknowledgement."""
         await self.start()  # prepares the codec's schema ids on first use
-        await self.send_raw(encode_sends(self._codec, items, self._names, self._partitions, self._read_back))
+        await self.send_raw(encode_sends(self._codec, items, self._names, self._partitions))
 
     async def send_raw(self, records: Sequence[RawRecord]) -> dict[tuple[str, int], int]:
         """Send encoded records, one batch per topic partition at a time; returns the last offset written per

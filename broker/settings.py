@@ -46,9 +46,6 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(100, ge=0, le=1500, description="longest a worker fetch waits for fetch_min_bytes: "
                                    "fewer fetches at low load, at most this much more latency per hop")
     batch_size: int = Field(500, ge=1, le=5000, description="most records a worker stage settles at once")
-    codec_kept: int = Field(8192, ge=0, le=1_000_000, description="records the worker keeps after writing them to a "
-                            "topic it reads back itself (internal.accepted, the routes), so that reading them back "
-                            "needs no decoding; 0: none kept")
     metrics_port: int = Field(9310, ge=0, description="port of the worker's Prometheus /metrics (0: not served)")
     metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in a container)")
     schools_file: str | None = Field(

@@ -11,7 +11,7 @@ from enum import Enum
 from schemas import models as m
 from schemas.topics import INTAKE_TOPICS
 
-__all__ = ["INTAKE_TOPICS", "READ_BACK", "ROUTE_TOPICS", "Catalogue", "TopicKind", "TopicSpec", "catalogue"]
+__all__ = ["INTAKE_TOPICS", "ROUTE_TOPICS", "Catalogue", "TopicKind", "TopicSpec", "catalogue"]
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -112,9 +112,6 @@ ROUTE_TOPICS: Mapping[m.Route, str] = {
     m.Route.EMERGENCY_DUTY: "route.emergency-duty",
     m.Route.CUMULATIVE_CONCERN: "route.cumulative-concern",
 }
-#: Topics the worker writes and reads back itself, trusted: the router reads what intake forwards, the SLA tracker
-#: what the router routes (the codec keeps their records for that read: `schemas.confluent.ConfluentCodec.keep`).
-READ_BACK: frozenset[str] = frozenset({"internal.accepted", *ROUTE_TOPICS.values()})
 PARTITIONS = 6
 
 _SPECS: tuple[TopicSpec, ...] = (

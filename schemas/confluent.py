@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import re
 import struct
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -40,14 +39,12 @@ from schemas.errors import RegistryError, SchemaError
 from schemas.models import ALL_RECORDS, TRUSTED, Record
 from schemas.registry import Registry, SchemaRegistry
 
-__all__ = ["HEADER_SIZE", "KEEP_SECONDS", "MAGIC", "ConfluentCodec", "InvalidPayload", "NotPrepared", "UnknownSchemaId",
-           "codec_for", "field_errors", "frame", "full_name", "schema_id_of", "subject_name"]
+__all__ = ["HEADER_SIZE", "MAGIC", "ConfluentCodec", "InvalidPayload", "NotPrepared", "UnknownSchemaId", "codec_for",
+           "field_errors", "frame", "full_name", "schema_id_of", "subject_name"]
 
 MAGIC = b"\x00"
 HEADER_SIZE = 5
 _HEADER = struct.Struct(">bI")
-#: A kept record not read back within this many seconds is not worth keeping any more (`ConfluentCodec.keep`).
-KEEP_SECONDS = 60.0
 _RULE = "the Confluent wire format: magic byte 0x00, 4-byte big-endian schema id, Avro binary body"
 _MODELS: dict[str, type[Record]] = {m.__name__: m for m in ALL_RECORDS}
 _FOUND = re.compile(r"found `[^`]*`")  # pydantic's UUID errors quote a character of the input
@@ -171,8 +168,7 @@ class ConfluentCodec:
     """Encodes models to the Confluent wire format and decodes any registered writer version to the latest
     local version of the same record (see the module doc for the prepare / fetch protocol)."""
 
-    def __init__(self, registry: Registry | None = None, catalogue: SchemaCatalogue | None = None, *,
-                 kept: int = 0) -> None:
+    def __init__(self, registry: Registry | None = None, catalogue: SchemaCatalogue | None = None) -> None:
         self.registry = registry
         self.catalogue = catalogue or default_catalogue()
         self._ids: dict[tuple[str, str], int] = {}  # (topic, record name) -> writer schema id
@@ -181,8 +177,6 @@ class ConfluentCodec:
         self._resolve: dict[int, Any] = {}  # schema id -> the reader schema to resolve to, None if the same
         self._owned: SchemaRegistry | None = None  # the client codec_for() made, closed by aclose()
         self._missing: set[int] = set()  # ids the registry answered 404 for
-        self._kept: dict[bytes, tuple[float, Record]] = {}  # bytes this process wrote -> (when, their record)
-        self._keep_at_most = kept
 
     def _registry(self) -> Registry:
         if self.registry is None:
@@ -269,40 +263,12 @@ class ConfluentCodec:
                 " first"
             ) from None
 
-    def encode(self, record: Record, topic: str, *, keep: bool = False) -> bytes:
-        """Confluent wire-format bytes of `record` on `topic`, with the record's latest schema. `keep`: this
-        process will read the bytes back as trusted (its own internal and route topics): see `keep`."""
+    def encode(self, record: Record, topic: str) -> bytes:
+        """Confluent wire-format bytes of `record` on `topic`, with the record's latest schema."""
         # pydantic's dump as it is: every enum of ours is a str enum whose members fastavro writes as their
         # symbols, so `to_datum`'s walk turning them into plain strings is not needed (tests/schemas prove the
         # bytes the same for every record the worker writes)
-        data = self.encode_datum(type(record), record.model_dump(mode="python"), topic)
-        if keep:
-            self.keep(data, record)
-        return data
-
-    def keep(self, data: bytes, record: Record, *, now: float | None = None) -> None:
-        """Remember that `data` is `record` (a validated, frozen model), so that a trusted `decode` of the same
-        bytes in this process returns it without reading and validating them again: the router reads what intake
-        forwarded, the SLA tracker what the router routed, usually in the same worker. A decode takes its record
-        out. At most `kept` records (the codec's setting; 0 keeps none): when full, the oldest is forgotten only if
-        it was kept over `KEEP_SECONDS` before `now` (monotonic seconds; another worker reads it, or it was read
-        before it was kept), else the new one is not kept: behind a backlog the records read next are the oldest,
-        so they are the ones worth keeping."""
-        if self._keep_at_most <= 0:
-            return
-        kept = self._kept
-        at = time.monotonic() if now is None else now
-        if len(kept) >= self._keep_at_most and data not in kept:
-            oldest = next(iter(kept))
-            if kept[oldest][0] > at - KEEP_SECONDS:
-                return
-            del kept[oldest]
-        kept[data] = (at, record)
-
-    @property
-    def kept(self) -> int:
-        """How many records `keep` holds now."""
-        return len(self._kept)
+        return self.encode_datum(type(record), record.model_dump(mode="python"), topic)
 
     def encode_datum(self, model: type[Record], datum: Mapping[str, Any], topic: str) -> bytes:
         """Wire-format bytes of a raw Avro datum of `model` on `topic`, NOT validated (tests, fuzzing)."""
@@ -354,12 +320,7 @@ class ConfluentCodec:
     def decode(self, data: bytes | None, *, trusted: bool = False) -> Record:
         """Decode and validate. SchemaError for bad framing or body, UnknownSchemaId for an id not fetched yet,
         InvalidPayload for broken field rules. `trusted`: a record the worker wrote itself after intake checked
-        it (see `schemas.models.TRUSTED`): the text rules are not run again, and bytes this process wrote and
-        kept (`keep`) are not read again: their record is returned."""
-        if trusted and self._kept and data is not None:
-            found = self._kept.pop(data, None)
-            if found is not None:
-                return found[1]
+        it (see `schemas.models.TRUSTED`): the text rules are not run again."""
         schema_id, writer = self._header(data)
         assert data is not None
         model = _MODELS.get(writer.name)

@@ -22,7 +22,7 @@ from producers.simulator import generate as simulate
 from schemas._avro import avro_schema, to_datum
 from schemas.catalogue import SchemaCatalogue, default_catalogue, schema_fingerprint
 from schemas.codec import Codec
-from schemas.confluent import KEEP_SECONDS, ConfluentCodec, NotPrepared, UnknownSchemaId, codec_for, frame, subject_name
+from schemas.confluent import ConfluentCodec, NotPrepared, UnknownSchemaId, codec_for, frame, subject_name
 from schemas.errors import RegistryError, SchemaError
 from schemas.models import ALL_RECORDS, NOTIFICATIONS, EncompassAcknowledgement, Record
 from schemas.registry import (  # confluent-kafka's names through schemas.registry: it silences authlib's warning
@@ -422,39 +422,3 @@ async def test_trusted_decode_skips_only_the_text_rules() -> None:
     datum["by_role"], datum["school_urn"] = "DSL", "12"  # a field rule: refused even when trusted
     with pytest.raises(SchemaError, match="school_urn"):
         codec.decode(codec.encode_datum(EncompassAcknowledgement, datum, TOPIC), trusted=True)
-
-
-async def test_kept_bytes_are_read_back_as_their_record_once_and_only_when_trusted() -> None:
-    """Bytes encoded with keep=True decode (trusted) to the very record, once; an untrusted decode reads them; a
-    codec with kept=0 keeps nothing."""
-    codec = ConfluentCodec(InMemoryRegistry(), kept=10)
-    await codec.prepare({TOPIC: ALL_RECORDS})
-    first, second = EXAMPLES[:2]
-    datas = [codec.encode(r, TOPIC, keep=True) for r in (first, second)]
-    assert codec.kept == 2
-    untrusted = codec.decode(datas[1])
-    assert untrusted == second and untrusted is not second and codec.kept == 2  # untrusted: read, nothing taken
-    assert codec.decode(datas[1], trusted=True) is second
-    assert codec.kept == 1
-    again = codec.decode(datas[1], trusted=True)  # taken out: read from the bytes this time
-    assert again == second and again is not second
-    none = ConfluentCodec(InMemoryRegistry())
-    await none.prepare({TOPIC: ALL_RECORDS})
-    data = none.encode(first, TOPIC, keep=True)
-    assert none.kept == 0 and none.decode(data, trusted=True) is not first
-
-
-async def test_a_full_codec_keeps_its_oldest_records_until_they_are_stale() -> None:
-    """At `kept` records, a new one is not kept while the oldest is fresh (behind a backlog the oldest are read
-    next); once the oldest was kept over KEEP_SECONDS ago it is forgotten for the new one."""
-    codec = ConfluentCodec(InMemoryRegistry(), kept=2)
-    await codec.prepare({TOPIC: ALL_RECORDS})
-    records = EXAMPLES[:4]
-    datas = [codec.encode(r, TOPIC) for r in records]
-    codec.keep(datas[0], records[0], now=100.0)
-    codec.keep(datas[1], records[1], now=101.0)
-    codec.keep(datas[2], records[2], now=99.0 + KEEP_SECONDS)  # the oldest is not stale yet: not kept
-    assert codec.kept == 2 and codec.decode(datas[2], trusted=True) is not records[2]
-    codec.keep(datas[3], records[3], now=100.5 + KEEP_SECONDS)  # the oldest is stale now: forgotten
-    assert codec.decode(datas[0], trusted=True) is not records[0]
-    assert codec.decode(datas[1], trusted=True) is records[1] and codec.decode(datas[3], trusted=True) is records[3]
