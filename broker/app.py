@@ -176,6 +176,8 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     configure_logging(json=settings.log_json)
     structlog.contextvars.bind_contextvars(worker=settings.worker_id)
     _faust_patches.apply()
+    if settings.direct_delivery:
+        _faust_patches.deliver_directly()
     _faust_patches.tune_fetch(min_bytes=settings.fetch_min_bytes, max_wait_ms=settings.fetch_max_wait_ms)
     cat = catalogue(settings.topic_prefix)
     codec = Codec(SchemaRegistry(settings.registry_url))
