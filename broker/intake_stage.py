@@ -161,7 +161,8 @@ class IntakeStage:
         seen = Seen(content_hash(record), env.home_local_authority, msg.timestamp_ms, msg.coordinates)
         outcome = IntakeOutcome.ACCEPTED if verdict is Verdict.ACCEPT else IntakeOutcome.REDELIVERED
         # The bytes it was read from and checked in (any registered version of its schema), not a second encoding.
-        forward = Encoded(record, msg.value) if msg.value is not None else record
+        assert msg.value is not None  # it was decoded above (an empty value is refused there)
+        forward = Encoded(record, msg.value)
         sends = [("internal.accepted", env.home_local_authority, forward, headers), ("audit", str(nid), audit, None)]
         return _Plan(item, outcome, nid, sends, [(SEEN_TABLE, str(nid), dump_seen(seen))],
                      forward=True)
