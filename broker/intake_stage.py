@@ -42,6 +42,8 @@ from schemas.models import AgencyType, AuditEvent, AuditRecord, DeadLetter, Fiel
 __all__ = ["IntakeOutcome", "IntakeStage", "audit_record", "instant"]
 
 SEEN_TABLE = "intake-seen"
+#: (topic short name, key, record or the bytes it was read from, headers): what a plan sends
+_Send = tuple[str, str | None, Record | Encoded, dict[str, bytes] | None]
 _log = get_logger("intake")
 
 
@@ -75,7 +77,7 @@ class _Plan:
     item: Received
     outcome: IntakeOutcome
     nid: UUID | None
-    sends: list[tuple[str, str | None, Record | Encoded, dict[str, bytes] | None]] = field(default_factory=list)
+    sends: list[_Send] = field(default_factory=list)
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
     forward: bool = False  # the sends forward the notification (a fault drill's intake.forward applies)
     refusal: _Refusal | None = None
@@ -163,7 +165,8 @@ class IntakeStage:
         # The bytes it was read from and checked in (any registered version of its schema), not a second encoding.
         assert msg.value is not None  # it was decoded above (an empty value is refused there)
         forward = Encoded(record, msg.value)
-        sends = [("internal.accepted", env.home_local_authority, forward, headers), ("audit", str(nid), audit, None)]
+        sends: list[_Send] = [
+            ("internal.accepted", env.home_local_authority, forward, headers), ("audit", str(nid), audit, None)]
         return _Plan(item, outcome, nid, sends, [(SEEN_TABLE, str(nid), dump_seen(seen))],
                      forward=True)
 
@@ -210,7 +213,7 @@ class IntakeStage:
         audit = audit_record(AuditEvent.REJECTED if reject else AuditEvent.DEAD_LETTERED, at, notification_id=nid,
                              purpose=f"{what} at {refusal.stage}: {refusal.reason}")
         key = str(nid) if nid else None
-        sends: list[tuple[str, str | None, Record | Encoded, dict[str, bytes] | None]] = [
+        sends: list[_Send] = [
             ("deadletter", key, letter, None), ("audit", key, audit, None)]
         if reject:
             rejection = Rejection(
