@@ -17,25 +17,38 @@ median latency; an idle worker uses 2% of a core instead of 1% (docs/benchmarks.
 always finds 4 KB and returns at once. `tune_fetch` wraps faust's consumer factory and sets the two values
 aiokafka's consumer reads when it starts; it too refuses to run on a faust or aiokafka without them.
 
-The third delivers fetched records to the agents' streams directly while the flow is active. faust's drain loop
-(`Consumer._drain_messages`) hands each record over with `wait_first(callback(message), suspend_flow.wait())`:
-four tasks made, an `asyncio.wait`, three cancelled, for every record, so that a rebalance can interrupt a
-delivery blocked on a full stream buffer. Under load that was most of the worker's per-record overhead and fed
-the agents so slowly that their batches stayed small (router 18-22, SLA tracker 35-39 records a batch with 8,000
-queued). `deliver_directly` rewrites that one expression (faust's code otherwise as it is) to
-`await callback(message)` while the flow is active and faust's own `wait_first` when it is suspended: a saturated
-worker's CPU per notification fell by ~15% and its batches grew 2-3x (docs/benchmarks.md). What is given up: a
-delivery already blocked on a full stream buffer when a rebalance starts finishes when the agent makes room,
-instead of being abandoned; the agents' reader tasks keep draining faust's buffers into their own queues, and the
-worker leaves records of partitions revoked since their fetch to their new owner (`broker._offsets`). The
-rewrite refuses to run unless faust's expression is found exactly once.
+The third rewrites faust's per-record hand-over in its drain loop (`Consumer._drain_messages`), which is
+`await wait_first(callback(message), suspend_flow.wait())` followed by `set_read_offset(tp, offset)`:
+
+- It keeps seeks. faust drops a fetched record whose offset is below the partition's read offset, and sets that
+  offset after each hand-over returns. A seek made while a hand-over waits on a full stream buffer (the worker's
+  offset guard seeking back, the watchdog, or faust's own seek to the committed offsets after a rebalance) was
+  overwritten when the hand-over returned, so the re-fetched records were dropped: with nothing newer to come,
+  the partition stalled until the watchdog re-seeked it (21 s in a rebalance benchmark run). The read offset is
+  now set only if no seek was made while the record was handed over (`Consumer.seek` counts per partition,
+  `Consumer.perform_seek` for all, and the value is compared), and only if the record reached the stream: faust
+  also set it after a hand-over that a rebalance had interrupted, so that record, when fetched again, was dropped.
+- With `direct` (the `direct_delivery` setting, on by default) it hands records over directly while the flow is
+  active. faust's `wait_first` makes four tasks, an `asyncio.wait`, and cancels three, for every record, so that
+  a rebalance can interrupt a delivery blocked on a full stream buffer. Under load that was most of the worker's
+  per-record overhead and fed the agents so slowly that their batches stayed small (router 18-22, SLA tracker
+  35-39 records a batch with 8,000 queued); directly, a saturated worker's CPU per notification fell by ~15% and
+  its batches grew 2-3x (docs/benchmarks.md). What is given up: a delivery already blocked on a full stream
+  buffer when a rebalance starts finishes when the agent makes room, instead of being abandoned; the agents'
+  reader tasks keep draining faust's buffers into their own queues, and the worker leaves records of partitions
+  revoked since their fetch to their new owner (`broker._offsets`). While the flow is suspended, and with
+  `direct` off, faust's own `wait_first` hands each record over.
+
+The rewrite refuses to run unless faust's two statements are found exactly once.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import textwrap
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -45,7 +58,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from broker.errors import ConfigurationError
 
-__all__ = ["apply", "deliver_directly", "delivery_target", "fetch_targets_exist", "target_exists", "tune_fetch"]
+__all__ = ["apply", "delivery_target", "fetch_targets_exist", "patch_drain", "target_exists", "tune_fetch"]
 
 _log = structlog.get_logger(component="faust-guard")
 _TARGET = "_add_gap"
@@ -55,9 +68,13 @@ _applied = False
 _fetch: dict[str, int] = {}
 _factory: Any = None
 _DRAIN = "_drain_messages"
-_HANDOVER = re.compile(r"await self\.wait_first\(\s*callback\(message\),\s*self\.suspend_flow\.wait\(\)\s*\)")
-_DIRECT = ("await (callback(message) if not self.suspend_flow.is_set() "
-           "else self.wait_first(callback(message), self.suspend_flow.wait()))")
+_HANDOVER = re.compile(r"await self\.wait_first\(\s*callback\(message\),\s*self\.suspend_flow\.wait\(\)\s*\)"
+                       r"(?P<gap>\s*)set_read_offset\(tp, offset\)")
+_REWRITE = ("_mash_seen = (self._mash_seeks, self._mash_tp_seeks.get(tp), get_read_offset(tp)); "
+            "_mash_delivered = await self._mash_hand_over(callback, message)"
+            "\\g<gap>if _mash_delivered and _mash_seen == "
+            "(self._mash_seeks, self._mash_tp_seeks.get(tp), get_read_offset(tp)): set_read_offset(tp, offset)")
+_SEEKS = ("seek", "perform_seek")
 _original_drain: Any = None
 
 
@@ -111,21 +128,63 @@ def tune_fetch(*, min_bytes: int, max_wait_ms: int) -> None:
 
 def delivery_target() -> str | None:
     """The source of faust's drain loop with its per-record hand-over rewritten, or None when the loop or the
-    expression (exactly once) is not there."""
+    hand-over (exactly once) is not there."""
     drain = _original_drain or getattr(Consumer, _DRAIN, None)
-    if not callable(drain):
+    if not callable(drain) or not all(callable(getattr(Consumer, name, None)) for name in _SEEKS):
         return None
     try:
         source = textwrap.dedent(inspect.getsource(drain))
     except (OSError, TypeError):
         return None
-    rewritten, found = _HANDOVER.subn(_DIRECT, source)
+    rewritten, found = _HANDOVER.subn(_REWRITE, source)
     return rewritten if found == 1 else None
 
 
-def deliver_directly() -> None:
-    """Install the direct hand-over in faust's drain loop (idempotent); refuse to run on a faust without it."""
+def _counting_all(seek: Any) -> Any:
+    """faust's seek of every partition to its committed offset, counted before and after (so a hand-over
+    spanning either end sees it)."""
+
+    @functools.wraps(seek)
+    async def counted(self: Any) -> Any:
+        self._mash_seeks += 1
+        try:
+            return await seek(self)
+        finally:
+            self._mash_seeks += 1
+
+    return counted
+
+
+def _counting_one(seek: Any) -> Any:
+    """faust's seek of one partition, counted for that partition before and after."""
+
+    @functools.wraps(seek)
+    async def counted(self: Any, partition: Any, offset: int) -> Any:
+        seeks = self.__dict__.setdefault("_mash_tp_seeks", {})
+        seeks[partition] = seeks.get(partition, 0) + 1
+        try:
+            return await seek(self, partition, offset)
+        finally:
+            seeks[partition] += 1
+
+    return counted
+
+
+async def _hand_over(self: Any, callback: Any, message: Any) -> bool:
+    """Hand a fetched record to the agents' streams; whether it reached them. Directly while the flow is active
+    (with `direct`), else with faust's `wait_first`, which a suspended flow (a rebalance) interrupts."""
+    if self._mash_direct and not self.suspend_flow.is_set():
+        await callback(message)
+        return True
+    delivery = callback(message)
+    return delivery in (await self.wait_first(delivery, self.suspend_flow.wait())).done
+
+
+def patch_drain(*, direct: bool) -> None:
+    """Install the rewritten hand-over in faust's drain loop (once; later calls only set `direct`); refuse to run
+    on a faust without it."""
     global _original_drain
+    Consumer._mash_direct = direct  # type: ignore[attr-defined]
     if _original_drain is not None:
         return
     rewritten = delivery_target()
@@ -136,4 +195,9 @@ def deliver_directly() -> None:
     scope: dict[str, Any] = {}
     exec(compile(rewritten, module.__file__ or "faust/transport/consumer.py", "exec"), vars(module), scope)
     _original_drain = getattr(Consumer, _DRAIN)
+    Consumer._mash_seeks = 0  # type: ignore[attr-defined]  # each consumer counts its own from its first seek
+    Consumer._mash_tp_seeks = MappingProxyType({})  # type: ignore[attr-defined]  # each its own, from its first
+    Consumer.perform_seek = _counting_all(Consumer.perform_seek)  # type: ignore[method-assign]
+    Consumer.seek = _counting_one(Consumer.seek)  # type: ignore[method-assign]
+    Consumer._mash_hand_over = _hand_over  # type: ignore[attr-defined]
     setattr(Consumer, _DRAIN, scope[_DRAIN])

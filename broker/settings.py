@@ -47,7 +47,7 @@ class Settings(BaseSettings):
                                    "fewer fetches at low load, at most this much more latency per hop")
     batch_size: int = Field(500, ge=1, le=5000, description="most records a worker stage settles at once")
     direct_delivery: bool = Field(True, description="hand fetched records to the agents' streams directly while the "
-                                  "flow is active (broker._faust_patches.deliver_directly); false: faust's own "
+                                  "flow is active (broker._faust_patches.patch_drain); false: faust's own "
                                   "per-record hand-over")
     metrics_port: int = Field(9310, ge=0, description="port of the worker's Prometheus /metrics (0: not served)")
     metrics_host: str = Field("127.0.0.1", description="address /metrics listens on (0.0.0.0 in a container)")
