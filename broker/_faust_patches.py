@@ -1,4 +1,4 @@
-"""Three adjustments of faust-streaming 0.15.3's consumer, applied when the worker app is built.
+"""Three adjustments of faust-streaming 0.15.3's consumer, and one check, applied when the worker app is built.
 
 faust treats a jump in fetched offsets (read 10, next record 50) as a gap of compacted or transactional
 records and records it as acknowledged (`Consumer._add_gap`), so its next commit passes every offset in the
@@ -40,6 +40,9 @@ The third rewrites faust's per-record hand-over in its drain loop (`Consumer._dr
   `direct` off, faust's own `wait_first` hands each record over.
 
 The rewrite refuses to run unless faust's two statements are found exactly once.
+
+The check (`require_compiled_streams`): the worker refuses to run on faust's pure-Python stream iterator, which
+acknowledges the events it skips after a rebalance (see there).
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from broker.errors import ConfigurationError
 
-__all__ = ["apply", "delivery_target", "fetch_targets_exist", "patch_drain", "target_exists", "tune_fetch"]
+__all__ = ["apply", "delivery_target", "fetch_targets_exist", "patch_drain", "require_compiled_streams",
+           "target_exists", "tune_fetch"]
 
 _log = structlog.get_logger(component="faust-guard")
 _TARGET = "_add_gap"
@@ -97,6 +101,20 @@ def apply() -> None:
         raise ConfigurationError(f"faust Consumer.{_TARGET} is gone: revisit broker/_faust_patches.py")
     setattr(Consumer, _TARGET, _refuse_gap)
     _applied = True
+
+
+def require_compiled_streams() -> None:
+    """Refuse to run on faust's pure-Python stream iterator (`NO_CYTHON` set, or faust's compiled extension
+    missing). After a rebalance a stream skips the events fetched in the previous consumer generation; the
+    pure-Python iterator (`Stream._py_aiter`) acknowledges them as it skips them, even on a manual-ack stream, so
+    faust's commit could pass records the worker never processed (lost if the partition then moves or the worker
+    dies). The compiled iterator skips them unacknowledged, and they are read again after faust's seek."""
+    import faust.streams
+
+    if getattr(faust.streams, "_CStreamIterator", None) is None:
+        raise ConfigurationError("faust's compiled stream iterator is not available (NO_CYTHON set, or faust "
+                                 "installed without its extension): its pure-Python one acknowledges records it "
+                                 "skips after a rebalance; unset NO_CYTHON or reinstall faust-streaming")
 
 
 def fetch_targets_exist() -> bool:

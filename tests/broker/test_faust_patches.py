@@ -170,3 +170,16 @@ async def test_a_record_a_rebalance_kept_from_the_stream_is_not_marked_read() ->
     probe.during[2] = full_buffer
     await probe.drain()
     assert probe.delivered == [0, 1] and probe.read_offset() == 1
+
+
+def test_the_worker_runs_on_faust_s_compiled_stream_iterator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This install has faust's compiled stream iterator (which skips a stale generation's events without
+    acknowledging them); without it the worker refuses to start with a readable reason."""
+    import faust.streams
+
+    from broker.errors import ConfigurationError
+
+    _faust_patches.require_compiled_streams()
+    monkeypatch.setattr(faust.streams, "_CStreamIterator", None)
+    with pytest.raises(ConfigurationError, match="NO_CYTHON"):
+        _faust_patches.require_compiled_streams()
