@@ -25,9 +25,10 @@ The third rewrites faust's per-record hand-over in its drain loop (`Consumer._dr
   offset guard seeking back, the watchdog, or faust's own seek to the committed offsets after a rebalance) was
   overwritten when the hand-over returned, so the re-fetched records were dropped: with nothing newer to come,
   the partition stalled until the watchdog re-seeked it (21 s in a rebalance benchmark run). The read offset is
-  now set only if no seek was made while the record was handed over (`Consumer.seek` counts per partition,
-  `Consumer.perform_seek` for all, and the value is compared), and only if the record reached the stream: faust
-  also set it after a hand-over that a rebalance had interrupted, so that record, when fetched again, was dropped.
+  now set only if no seek was made while the record was handed over (`Consumer.seek` and `seek_wait` count per
+  partition, `Consumer.perform_seek` for all, and the value is compared), and only if the record reached the
+  stream: faust also set it after a hand-over that a rebalance had interrupted, so that record, when fetched
+  again, was dropped.
 - With `direct` (the `direct_delivery` setting, on by default) it hands records over directly while the flow is
   active. faust's `wait_first` makes four tasks, an `asyncio.wait`, and cancels three, for every record, so that
   a rebalance can interrupt a delivery blocked on a full stream buffer. Under load that was most of the worker's
@@ -56,7 +57,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from broker.errors import ConfigurationError
@@ -188,6 +189,23 @@ def _counting_one(seek: Any) -> Any:
     return counted
 
 
+def _counting_many(seek_wait: Any) -> Any:
+    """faust's seek of several partitions in its consumer thread (`seek_wait`), counted for each."""
+
+    @functools.wraps(seek_wait)
+    async def counted(self: Any, partitions: Any) -> Any:
+        seeks = self.__dict__.setdefault("_mash_tp_seeks", {})
+        for tp in partitions:
+            seeks[tp] = seeks.get(tp, 0) + 1
+        try:
+            return await seek_wait(self, partitions)
+        finally:
+            for tp in partitions:
+                seeks[tp] += 1
+
+    return counted
+
+
 async def _hand_over(self: Any, callback: Any, message: Any) -> bool:
     """Hand a fetched record to the agents' streams; whether it reached them. Directly while the flow is active
     (with `direct`), else with faust's `wait_first`, which a suspended flow (a rebalance) interrupts."""
@@ -217,5 +235,6 @@ def patch_drain(*, direct: bool) -> None:
     Consumer._mash_tp_seeks = MappingProxyType({})  # type: ignore[attr-defined]  # each its own, from its first
     Consumer.perform_seek = _counting_all(Consumer.perform_seek)  # type: ignore[method-assign]
     Consumer.seek = _counting_one(Consumer.seek)  # type: ignore[method-assign]
+    ThreadDelegateConsumer.seek_wait = _counting_many(ThreadDelegateConsumer.seek_wait)  # type: ignore[method-assign]
     Consumer._mash_hand_over = _hand_over  # type: ignore[attr-defined]
     setattr(Consumer, _DRAIN, scope[_DRAIN])

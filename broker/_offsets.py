@@ -6,7 +6,7 @@ its commit accepts a one-record hole at the head of the acknowledged run. Our in
 compacted nor transactional, so every offset is a record we must process. This guard keeps, per partition,
 the next offset to process; the worker acknowledges only that offset (so faust's acknowledged run is always
 contiguous from the committed offset), ignores a redelivery below it, and on a jump above it seeks the
-partition back (faust's public `Consumer.seek`) instead of processing out of order.
+partition back (faust's public `Consumer.seek_wait`, in its consumer thread) instead of processing out of order.
 
 Pure: no Kafka. The worker supplies the committed offsets (read from the group) when it first sees a
 partition after an assignment.

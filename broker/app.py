@@ -59,6 +59,13 @@ class Stage(Protocol):
     async def handle_batch(self, items: Sequence[Received]) -> Sequence[Any]: ...
 
 
+async def _seek(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek one partition in faust's consumer thread (`seek_wait`). `Consumer.seek` calls aiokafka's seek from the
+    event loop's thread while the consumer thread fetches: a worker crashed on it (aiokafka's fetcher, `KeyError`
+    on its buffered records) when the re-seek after a resume made seeks frequent at rebalances."""
+    await consumer.seek_wait({tp: offset})
+
+
 class _Progress:
     """What each agent is doing (for the watchdog) and where each partition stands (the offset guard)."""
 
@@ -106,7 +113,7 @@ class _Progress:
             if pos is None:
                 continue
             try:
-                await consumer.seek(tp, pos)
+                await _seek(consumer, tp, pos)
                 sought += 1
             except IllegalStateError:  # revoked meanwhile: its new owner starts at the group's commit
                 continue
@@ -166,7 +173,7 @@ async def _settle(app: faust.App, name: str, items: list[tuple[Any, contextvars.
         log.warning("offsets skipped by the consumer; seeking back", topic=tp.topic, partition=tp.partition,
                     expected=target)
         try:
-            await app.consumer.seek(tp, target)
+            await _seek(app.consumer, tp, target)
         except IllegalStateError:  # revoked meanwhile: its new owner starts at the group's commit
             guard.forget([tp])
         except Exception:  # the batch's ready records count as done in the guard: never leave them unsettled
@@ -396,7 +403,7 @@ def _install_watch(app: faust.App, progress: _Progress, settings: Settings,
             for st in stalls:
                 pos = positions[st.partition]
                 if pos is not None:
-                    await consumer.seek(st.partition, pos)
+                    await _seek(consumer, st.partition, pos)
         elif action is WatchAction.EXIT:
             log.error("partitions still stalled after a re-seek; exiting for the supervisor to restart")
             os._exit(70)

@@ -14,7 +14,8 @@ from broker import app as worker_app
 
 
 class _Consumer:
-    """What `_Progress.reseek` uses of faust's consumer: the assignment and `seek`."""
+    """What `_Progress.reseek` uses of faust's consumer: the assignment and `seek_wait` (faust's seek in its
+    consumer thread)."""
 
     def __init__(self, assigned: list[TP], revoked: frozenset[TP] = frozenset()) -> None:
         self.assigned = assigned
@@ -24,10 +25,11 @@ class _Consumer:
     def assignment(self) -> set[TP]:
         return set(self.assigned)
 
-    async def seek(self, tp: TP, offset: int) -> None:
-        if tp in self.revoked:
-            raise IllegalStateError("not assigned")
-        self.sought[tp] = offset
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        for tp, offset in partitions.items():
+            if tp in self.revoked:
+                raise IllegalStateError("not assigned")
+            self.sought[tp] = offset
 
 
 def _progress(committed: dict[TP, int]) -> Any:

@@ -139,6 +139,25 @@ async def test_a_seek_of_another_partition_does_not_hold_the_read_offset_back() 
     assert probe.delivered == [0, 1, 2] and probe.read_offset() == 2
 
 
+async def test_a_seek_in_faust_s_consumer_thread_is_kept_too() -> None:
+    """A seek through `seek_wait` (faust's seek in its consumer thread, which the worker uses) made during a
+    hand-over is kept like one through `seek`."""
+    probe = _Probe("drain-seek-wait", count=4)
+
+    async def in_thread(partitions: dict[TP, int]) -> None:  # what faust's consumer thread does, without Kafka
+        for tp, offset in partitions.items():
+            probe.consumer._read_offset[tp] = offset
+
+    probe.consumer._thread = SimpleNamespace(seek_wait=in_thread)
+
+    async def seek_back() -> None:
+        await probe.consumer.seek_wait({TP("t", 0): 1})
+
+    probe.during[3] = seek_back
+    await probe.drain()
+    assert probe.delivered == [0, 1, 2, 3] and probe.read_offset() == 1
+
+
 async def test_faust_s_seek_to_the_committed_offsets_is_kept_too() -> None:
     """faust's own seek after a rebalance (`perform_seek`, to the committed offsets) made during a hand-over is
     kept as well."""
