@@ -149,7 +149,8 @@ def delivery_target() -> str | None:
     """The source of faust's drain loop with its per-record hand-over rewritten, or None when the loop or the
     hand-over (exactly once) is not there."""
     drain = _original_drain or getattr(Consumer, _DRAIN, None)
-    if not callable(drain) or not all(callable(getattr(Consumer, name, None)) for name in _SEEKS):
+    if not callable(drain) or not all(callable(getattr(Consumer, name, None)) for name in _SEEKS) \
+            or not callable(getattr(ThreadDelegateConsumer, "seek_wait", None)):
         return None
     try:
         source = textwrap.dedent(inspect.getsource(drain))

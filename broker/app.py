@@ -100,18 +100,22 @@ class _Progress:
             out.update({tp: int(earliest.get(tp, 0) or 0) for tp in missing})
         return out
 
+    async def positions(self, consumer: Any) -> dict[Any, int]:
+        """The next offset to process of every assigned input partition: the guard's, else the group's commit
+        (one lookup for all the partitions the guard does not track yet)."""
+        tps = [tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")]
+        known = {tp: self.guard.position(tp) for tp in tps}
+        out = {tp: pos for tp, pos in known.items() if pos is not None}
+        unknown = [tp for tp, pos in known.items() if pos is None]
+        if unknown:
+            out.update(await self.committed(unknown, consumer))
+        return out
+
     async def reseek(self, consumer: Any) -> int:
         """Seek every assigned input partition to the next offset to process: the guard's, else the group's
         commit. Returns how many were sought. See `_reseek_on_resume` for why."""
-        tps = [tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")]
-        positions: dict[Any, int | None] = {tp: self.guard.position(tp) for tp in tps}
-        unknown = [tp for tp, pos in positions.items() if pos is None]
-        if unknown:
-            positions.update(await self.committed(unknown, consumer))
         sought = 0
-        for tp, pos in positions.items():
-            if pos is None:
-                continue
+        for tp, pos in (await self.positions(consumer)).items():
             try:
                 await _seek(consumer, tp, pos)
                 sought += 1
@@ -387,23 +391,17 @@ def _install_watch(app: faust.App, progress: _Progress, settings: Settings,
         if app.rebalancing or app.in_recovery or progress.busy:
             return
         consumer: Any = app.consumer
-        tps = [tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")]
-        if not tps:
+        positions = await progress.positions(consumer)
+        if not positions:
             return
-        highwaters = await consumer.highwaters(*tps)
-        positions = {tp: progress.guard.position(tp) for tp in tps}
-        unknown = [tp for tp, pos in positions.items() if pos is None]
-        if unknown:
-            positions.update(await progress.committed(unknown, consumer))
+        highwaters = await consumer.highwaters(*positions)
         action, stalls = watch.check(time.monotonic(), positions, highwaters)
         for st in stalls:
             log.warning("partition stalled", topic=st.partition.topic, partition=st.partition.partition,  # type: ignore[attr-defined]
                         lag=st.lag, seconds=round(st.seconds), action=action.value)
         if action is WatchAction.RESEEK:
             for st in stalls:
-                pos = positions[st.partition]
-                if pos is not None:
-                    await _seek(consumer, st.partition, pos)
+                await _seek(consumer, st.partition, positions[st.partition])
         elif action is WatchAction.EXIT:
             log.error("partitions still stalled after a re-seek; exiting for the supervisor to restart")
             os._exit(70)

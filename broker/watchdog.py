@@ -13,7 +13,7 @@ At-least-once makes both steps safe (a re-seek re-reads from the committed offse
 Two causes of such stalls are now handled where they arise (2026-12-07, docs/benchmarks.md "Seventh pass"): a
 seek overwritten by a record's hand-over still in flight (`broker._faust_patches`), and faust's flow-control
 resume after a rebalance clearing the stream buffers of records fetched after its seek (`broker.app`, re-seek on
-resume). Rebalance benchmark runs stalled in 5 of 14 before and 1 of 20 after; that one's cause is not known,
+resume). Rebalance benchmark runs stalled in 5 of 14 before and 1 of 50 after; that one's cause is not known,
 so this watchdog stays.
 """
 
