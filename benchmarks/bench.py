@@ -1,7 +1,8 @@
 """`make bench`: one run of every benchmark on the local broker, printed and appended to docs/benchmarks.md.
 
 1. the raw ceiling (benchmarks.raw): plain aiokafka consume -> produce, acks=all, idempotent, 6 partitions, 600 B;
-2. the in-process CPU per notification (benchmarks.micro);
+2. the in-process CPU per notification (benchmarks.micro), and with the raw client's CPU per record the floor of one
+   worker process (benchmarks.floor);
 3. the pipeline saturated with the simulated mix, one worker (benchmarks.pipeline);
 4. the pipeline at a fixed offered load (100 notifications/s for 60 s) for latency;
 5. scale-out: the saturated run with two workers in one consumer group, and a rebalance under load (the second
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks._harness import ROOT
+from benchmarks.floor import Floor, consumed_per_notification
 from benchmarks.micro import ALL_STAGES, MicroResult, run_micro
 from benchmarks.pipeline import RunResult, night, run_pipeline
 from benchmarks.profile import Profile, summarise
@@ -85,6 +87,13 @@ class _Progress:
         print(f"[{time.monotonic() - self.t0:5.0f}s] {message}", file=sys.stderr, flush=True)
 
 
+def _floor(raw: RawResult, micro: MicroResult, sat: RunResult) -> Floor:
+    """The floor of one worker process from the run's own parts (see benchmarks.floor)."""
+    return Floor(python_us=micro.us[ALL_STAGES], written=sat.written_per_notification,
+                 read=consumed_per_notification(sat.written, sat.count), produce_us=raw.batch_cpu_us,
+                 consume_us=raw.consume_cpu_us, measured_us=1e6 * sat.worker_cpu / sat.count)
+
+
 def _table(raw: RawResult | None, sat: RunResult | None, fixed: RunResult | None, scale: RunResult | None,
            rebalance: RunResult | None, micro: MicroResult | None) -> list[str]:
     rows: list[tuple[str, str]] = []
@@ -122,6 +131,11 @@ def _table(raw: RawResult | None, sat: RunResult | None, fixed: RunResult | None
     if micro:
         rows.append(("in-process Python per notification, all three stages, no I/O (micro)",
                      f"{micro.us[ALL_STAGES]:,.0f} us"))
+    if raw and micro and sat:
+        f = _floor(raw, micro, sat)
+        rows.append(("floor of one worker: that Python + a bare client's CPU for its records (benchmarks.floor)",
+                     f"{f.floor_us:,.0f} us per notification => **at most {f.ceiling_per_s:,.0f} notifications/s** on "
+                     f"a whole core; the worker spent {f.measured_us:,.0f} us"))
     return ["| measure | value |", "| --- | --- |", *(f"| {a} | {b} |" for a, b in rows)]
 
 
@@ -179,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     kw = {"batch_size": args.batch_size, "progress": progress, "keep": args.keep, **mix}
     sat = run_pipeline("saturated 1 worker", records, **kw)
     show(sat.lines())
+    show(_floor(raw, micro, sat).lines())
     fixed_count = int(args.rate * args.duration)
     fixed = run_pipeline(f"fixed {args.rate:g}/s", night(fixed_count, args.seed + 1, **mix), rate=args.rate,
                          **kw)

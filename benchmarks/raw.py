@@ -5,7 +5,12 @@ Two fresh topics of 6 partitions; `count` records of ~600 bytes are loaded into 
 producer), then one consumer (a consumer group, no auto-commit) takes batches, produces every record to the
 second topic with an idempotent acks=all producer, awaits the acknowledgements, then commits the batch: the
 at-least-once loop of the worker. Records/s is counted from the first record fetched to the last
-acknowledgement. The topics are deleted afterwards.
+acknowledgement. The process's CPU time is measured over each phase too: per record produced (the load, values
+made beforehand, a send per record), per record produced through aiokafka's batch API as the worker's outlet sends
+(`BATCH` records a round trip over the 6 partitions, into the second topic), and per record moved (consume ->
+produce -> ack -> commit): what a bare client spends on a record whatever else the machine does
+(`benchmarks.floor` charges it to the pipeline's records). The topics are deleted
+afterwards.
 
     .venv/bin/python -m benchmarks.raw [count]
 """
@@ -19,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -29,6 +35,7 @@ __all__ = ["RawResult", "run_raw"]
 
 PARTITIONS = 6
 RECORD_BYTES = 600
+BATCH = 500  # records a round trip in the batch-API phase
 
 
 @dataclass(frozen=True)
@@ -39,12 +46,23 @@ class RawResult:
     load_per_s: float  # records/s loaded by the producer alone
     records_per_s: float  # records/s through consume -> produce -> ack -> commit
     seconds: float
+    produce_cpu_us: float = float("nan")  # CPU per record produced by the load (the producer alone)
+    pass_cpu_us: float = float("nan")  # CPU per record through the pass-through (consumed and produced)
+    batch_cpu_us: float = float("nan")  # CPU per record produced through the batch API, BATCH a round trip
+
+    @property
+    def consume_cpu_us(self) -> float:
+        """CPU per record consumed (and committed): the pass-through's cost less the producer's."""
+        return max(0.0, self.pass_cpu_us - self.produce_cpu_us)
 
     def lines(self) -> list[str]:
         """The result as printable lines."""
         return [f"raw ceiling: aiokafka consume->produce pass-through, {self.count} records of {RECORD_BYTES} B, "
                 f"{PARTITIONS} partitions, acks=all, idempotent: {self.records_per_s:,.0f} records/s "
-                f"({self.seconds:.1f} s; producer alone loaded {self.load_per_s:,.0f} records/s)"]
+                f"({self.seconds:.1f} s; producer alone loaded {self.load_per_s:,.0f} records/s)",
+                f"  client CPU: {self.produce_cpu_us:.1f} us per record produced (a send each), "
+                f"{self.batch_cpu_us:.1f} us through the batch API ({BATCH} a round trip), "
+                f"{self.pass_cpu_us:.1f} us per record moved (so {self.consume_cpu_us:.1f} us per record consumed)"]
 
 
 def _producer(bootstrap: str) -> AIOKafkaProducer:
@@ -52,36 +70,55 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
                             max_batch_size=512 * 1024)
 
 
-async def _load(bootstrap: str, topic: str, count: int) -> float:
+async def _load(bootstrap: str, topic: str, count: int) -> tuple[float, float]:
+    """Records/s and CPU us per record of the producer alone."""
     producer = _producer(bootstrap)
     await producer.start()
     try:
-        t0 = time.monotonic()
-        pending = []
-        for _ in range(count):
-            key = uuid.uuid4().bytes
-            pending.append(await producer.send(topic, key=key, value=os.urandom(RECORD_BYTES)))
+        records = [(uuid.uuid4().bytes, os.urandom(RECORD_BYTES)) for _ in range(count)]
+        t0, c0 = time.monotonic(), time.process_time()
+        pending = [await producer.send(topic, key=key, value=value) for key, value in records]
         await asyncio.gather(*pending)
-        return count / (time.monotonic() - t0)
+        return count / (time.monotonic() - t0), (time.process_time() - c0) * 1e6 / count
+    finally:
+        await producer.stop()
+
+
+async def _batched(bootstrap: str, topic: str, count: int) -> float:
+    """CPU us per record of the producer sending through aiokafka's batch API, as the worker's outlet does: one
+    batch per partition, BATCH records a round trip, each round trip awaited."""
+    producer = _producer(bootstrap)
+    await producer.start()
+    try:
+        records = [(uuid.uuid4().bytes, os.urandom(RECORD_BYTES)) for _ in range(count)]
+        c0 = time.process_time()
+        for start in range(0, count, BATCH):
+            batches: dict[int, Any] = {}
+            for i, (key, value) in enumerate(records[start:start + BATCH]):
+                batch = batches.get(i % PARTITIONS) or batches.setdefault(i % PARTITIONS, producer.create_batch())
+                batch.append(key=key, value=value, timestamp=None, headers=[])
+            await asyncio.gather(*[await producer.send_batch(b, topic, partition=p) for p, b in batches.items()])
+        return (time.process_time() - c0) * 1e6 / count
     finally:
         await producer.stop()
 
 
 async def _pass_through(bootstrap: str, source: str, sink: str, count: int,
-                        progress: Callable[[str], None]) -> float:
+                        progress: Callable[[str], None]) -> tuple[float, float]:
+    """Seconds from the first record fetched to the last committed, and CPU us per record moved."""
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"{source}-raw",
                                 enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
     producer = _producer(bootstrap)
     await consumer.start()
     await producer.start()
     try:
-        moved, started, last_note = 0, 0.0, time.monotonic()
+        moved, started, last_note, cpu0 = 0, 0.0, time.monotonic(), 0.0
         while moved < count:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
             if not batch:
                 continue
             if not started:
-                started = time.monotonic()
+                started, cpu0 = time.monotonic(), time.process_time()
             pending = [await producer.send(sink, key=r.key, value=r.value) for rs in batch.values() for r in rs]
             await asyncio.gather(*pending)
             await consumer.commit()
@@ -89,7 +126,7 @@ async def _pass_through(bootstrap: str, source: str, sink: str, count: int,
             if time.monotonic() - last_note > 2:
                 last_note = time.monotonic()
                 progress(f"raw pass-through: {moved:,}/{count:,} records")
-        return time.monotonic() - started
+        return time.monotonic() - started, (time.process_time() - cpu0) * 1e6 / moved
     finally:
         await producer.stop()
         await consumer.stop()
@@ -105,9 +142,10 @@ async def run_raw(settings: Settings, count: int = 100_000,
     try:
         await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (source, sink)])
         progress(f"raw: loading {count:,} records of {RECORD_BYTES} B")
-        load_rate = await _load(settings.kafka_bootstrap, source, count)
-        seconds = await _pass_through(settings.kafka_bootstrap, source, sink, count, progress)
-        return RawResult(count, load_rate, count / seconds, seconds)
+        load_rate, produce_us = await _load(settings.kafka_bootstrap, source, count)
+        batch_us = await _batched(settings.kafka_bootstrap, sink, count)
+        seconds, pass_us = await _pass_through(settings.kafka_bootstrap, source, sink, count, progress)
+        return RawResult(count, load_rate, count / seconds, seconds, produce_us, pass_us, batch_us)
     finally:
         await admin.delete_topics([source, sink])
         await admin.close()

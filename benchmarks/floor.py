@@ -1,0 +1,71 @@
+"""What one worker process cannot go below: the floor of CPU per notification from parts measured apart.
+
+A notification costs the worker at least (a) the three stages' own Python, measured in-process with no I/O
+(`benchmarks.micro`: decode, route, state JSON, the Avro and JSON encoding of every record it writes), and (b) what
+a bare aiokafka client spends on the records the pipeline writes and reads for it (`benchmarks.raw`: CPU per record
+produced, and per record consumed, in a tight loop on the same broker). Everything the worker spends above that
+floor is faust's and the worker's own machinery: dispatching records to the agents, acknowledgements and commits,
+table stores, the event loop. On one core the floor is a ceiling of notifications/s no tuning of that machinery
+can pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["CONSUMED_TOPICS", "Floor", "consumed_per_notification"]
+
+CONSUMED_TOPICS = ("internal.accepted", "route.")  # the worker's own outputs it reads again (router, SLA tracker)
+
+
+def consumed_per_notification(written: Mapping[str, int], count: int) -> float:
+    """Records the worker reads per notification: its intake record, plus every record it wrote to a topic it
+    also consumes (`internal.accepted` for the router, the route topics for the SLA tracker)."""
+    again = sum(n for topic, n in written.items() if topic.startswith(CONSUMED_TOPICS))
+    return 1.0 + again / count
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The floor of one notification's CPU in one worker process, against what the worker spent."""
+
+    python_us: float  # the three stages in-process (micro)
+    written: float  # records written per notification
+    read: float  # records read per notification
+    produce_us: float  # bare client CPU per record produced
+    consume_us: float  # bare client CPU per record consumed
+    measured_us: float  # the worker's CPU per notification, saturated
+
+    @property
+    def client_us(self) -> float:
+        """A bare client's CPU for one notification's records."""
+        return self.written * self.produce_us + self.read * self.consume_us
+
+    @property
+    def floor_us(self) -> float:
+        """Our Python plus the bare client's share: the least one notification can cost."""
+        return self.python_us + self.client_us
+
+    @property
+    def ceiling_per_s(self) -> float:
+        """Notifications/s of one process at the floor, with a whole core to itself."""
+        return 1e6 / self.floor_us if self.floor_us > 0 else float("inf")
+
+    @property
+    def machinery_us(self) -> float:
+        """What the worker spent above the floor: faust's and the worker's own handling."""
+        return self.measured_us - self.floor_us
+
+    def lines(self) -> list[str]:
+        """The floor as printable lines."""
+        share = self.machinery_us / self.measured_us if self.measured_us > 0 else float("nan")
+        return [
+            f"floor of one worker process (CPU per notification, from parts measured apart): Python of the three "
+            f"stages {self.python_us:,.0f} us + a bare client's share {self.client_us:,.0f} us ({self.written:.2f} "
+            f"records written x {self.produce_us:.1f} us + {self.read:.2f} read x {self.consume_us:.1f} us) = "
+            f"{self.floor_us:,.0f} us => at most {self.ceiling_per_s:,.0f} notifications/s on a whole core",
+            f"  the worker spent {self.measured_us:,.0f} us per notification saturated: {self.machinery_us:,.0f} us "
+            f"({share:.0%}) above the floor is faust's and the worker's own machinery (dispatch, acks, commits, "
+            f"table stores, event loop); 1,000 notifications/s needs 1,000 us in all",
+        ]
