@@ -7,8 +7,9 @@ second topic with an idempotent acks=all producer, awaits the acknowledgements, 
 at-least-once loop of the worker. Records/s is counted from the first record fetched to the last
 acknowledgement. The process's CPU time is measured over each phase too: per record produced (the load, values
 made beforehand, a send per record), per record produced through aiokafka's batch API as the worker's outlet sends
-(`BATCH` records a round trip over the 6 partitions, into the second topic), and per record moved (consume ->
-produce -> ack -> commit): what a bare client spends on a record whatever else the machine does
+(`BATCH` records a round trip over the 6 partitions, into the second topic), per record consumed (the loaded
+records read again by a group of their own, a commit a batch) and per record moved (consume -> produce -> ack ->
+commit): what a bare client spends on a record whatever else the machine does
 (`benchmarks.floor` charges it to the pipeline's records). The topics are deleted
 afterwards.
 
@@ -49,11 +50,7 @@ class RawResult:
     produce_cpu_us: float = float("nan")  # CPU per record produced by the load (the producer alone)
     pass_cpu_us: float = float("nan")  # CPU per record through the pass-through (consumed and produced)
     batch_cpu_us: float = float("nan")  # CPU per record produced through the batch API, BATCH a round trip
-
-    @property
-    def consume_cpu_us(self) -> float:
-        """CPU per record consumed (and committed): the pass-through's cost less the producer's."""
-        return max(0.0, self.pass_cpu_us - self.produce_cpu_us)
+    consume_cpu_us: float = float("nan")  # CPU per record consumed (getmany, a commit a batch)
 
     def lines(self) -> list[str]:
         """The result as printable lines."""
@@ -62,7 +59,7 @@ class RawResult:
                 f"({self.seconds:.1f} s; producer alone loaded {self.load_per_s:,.0f} records/s)",
                 f"  client CPU: {self.produce_cpu_us:.1f} us per record produced (a send each), "
                 f"{self.batch_cpu_us:.1f} us through the batch API ({BATCH} a round trip), "
-                f"{self.pass_cpu_us:.1f} us per record moved (so {self.consume_cpu_us:.1f} us per record consumed)"]
+                f"{self.consume_cpu_us:.1f} us per record consumed, {self.pass_cpu_us:.1f} us per record moved"]
 
 
 def _producer(bootstrap: str) -> AIOKafkaProducer:
@@ -101,6 +98,26 @@ async def _batched(bootstrap: str, topic: str, count: int) -> float:
         return (time.process_time() - c0) * 1e6 / count
     finally:
         await producer.stop()
+
+
+async def _consume(bootstrap: str, topic: str, count: int) -> float:
+    """CPU us per record of a consumer alone: `count` records read in batches by a group of its own, each batch
+    committed."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}-read",
+                                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=BATCH)
+    await consumer.start()
+    try:
+        read, c0 = 0, 0.0
+        while read < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+            if batch and not read:
+                c0 = time.process_time()  # from the first batch: joining the group is not a record's cost
+            read += sum(len(records) for records in batch.values())
+            if batch:
+                await consumer.commit()
+        return (time.process_time() - c0) * 1e6 / read
+    finally:
+        await consumer.stop()
 
 
 async def _pass_through(bootstrap: str, source: str, sink: str, count: int,
@@ -144,8 +161,9 @@ async def run_raw(settings: Settings, count: int = 100_000,
         progress(f"raw: loading {count:,} records of {RECORD_BYTES} B")
         load_rate, produce_us = await _load(settings.kafka_bootstrap, source, count)
         batch_us = await _batched(settings.kafka_bootstrap, sink, count)
+        consume_us = await _consume(settings.kafka_bootstrap, source, count)
         seconds, pass_us = await _pass_through(settings.kafka_bootstrap, source, sink, count, progress)
-        return RawResult(count, load_rate, count / seconds, seconds, produce_us, pass_us, batch_us)
+        return RawResult(count, load_rate, count / seconds, seconds, produce_us, pass_us, batch_us, consume_us)
     finally:
         await admin.delete_topics([source, sink])
         await admin.close()
