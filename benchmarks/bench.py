@@ -1,8 +1,9 @@
 """`make bench`: one run of every benchmark on the local broker, printed and appended to docs/benchmarks.md.
 
 1. the raw ceiling (benchmarks.raw): plain aiokafka consume -> produce, acks=all, idempotent, 6 partitions, 600 B;
-2. the in-process CPU per notification (benchmarks.micro), and with the raw client's CPU per record the floor of one
-   worker process (benchmarks.floor);
+2. what faust and the worker's serving loop cost a record read with no work (benchmarks.faust_floor), the
+   in-process CPU per notification (benchmarks.micro), and from these and the raw client's CPU per record the floor
+   of one worker process (benchmarks.floor);
 3. the pipeline saturated with the simulated mix, one worker (benchmarks.pipeline);
 4. the pipeline at a fixed offered load (100 notifications/s for 60 s) for latency;
 5. scale-out: the saturated run with two workers in one consumer group, and a rebalance under load (the second
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks._harness import ROOT
+from benchmarks.faust_floor import FaustFloor, run_faust_floor
 from benchmarks.floor import Floor, consumed_per_notification
 from benchmarks.micro import ALL_STAGES, MicroResult, run_micro
 from benchmarks.pipeline import RunResult, night, run_pipeline
@@ -87,15 +89,16 @@ class _Progress:
         print(f"[{time.monotonic() - self.t0:5.0f}s] {message}", file=sys.stderr, flush=True)
 
 
-def _floor(raw: RawResult, micro: MicroResult, sat: RunResult) -> Floor:
+def _floor(raw: RawResult, micro: MicroResult, sat: RunResult, faust: FaustFloor | None) -> Floor:
     """The floor of one worker process from the run's own parts (see benchmarks.floor)."""
     return Floor(python_us=micro.us[ALL_STAGES], written=sat.written_per_notification,
                  read=consumed_per_notification(sat.written, sat.count), produce_us=raw.batch_cpu_us,
-                 consume_us=raw.consume_cpu_us, measured_us=1e6 * sat.worker_cpu / sat.count)
+                 consume_us=raw.consume_cpu_us, measured_us=1e6 * sat.worker_cpu / sat.count,
+                 faust_read_us=faust.cpu_us if faust else float("nan"))
 
 
 def _table(raw: RawResult | None, sat: RunResult | None, fixed: RunResult | None, scale: RunResult | None,
-           rebalance: RunResult | None, micro: MicroResult | None) -> list[str]:
+           rebalance: RunResult | None, micro: MicroResult | None, faust: FaustFloor | None = None) -> list[str]:
     rows: list[tuple[str, str]] = []
     if raw:
         rows.append(("raw ceiling: aiokafka consume->produce, acks=all, idempotent, 6 partitions, 600 B",
@@ -131,11 +134,18 @@ def _table(raw: RawResult | None, sat: RunResult | None, fixed: RunResult | None
     if micro:
         rows.append(("in-process Python per notification, all three stages, no I/O (micro)",
                      f"{micro.us[ALL_STAGES]:,.0f} us"))
+    if faust:
+        rows.append(("faust read floor: a record read through the worker's faust app and serving loop, no work",
+                     f"{faust.cpu_us:.1f} us CPU per record (a bare consumer: "
+                     f"{raw.consume_cpu_us:.1f} us)" if raw else f"{faust.cpu_us:.1f} us CPU per record"))
     if raw and micro and sat:
-        f = _floor(raw, micro, sat)
+        f = _floor(raw, micro, sat, faust)
         rows.append(("floor of one worker: that Python + a bare client's CPU for its records (benchmarks.floor)",
                      f"{f.floor_us:,.0f} us per notification => **at most {f.ceiling_per_s:,.0f} notifications/s** on "
                      f"a whole core; the worker spent {f.measured_us:,.0f} us"))
+        if faust:
+            rows.append(("the same floor with faust reading the records",
+                         f"{f.faust_floor_us:,.0f} us => **at most {1e6 / f.faust_floor_us:,.0f} notifications/s**"))
     return ["| measure | value |", "| --- | --- |", *(f"| {a} | {b} |" for a, b in rows)]
 
 
@@ -154,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, default=100.0, help="offered load of the latency run, per second (100)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of the latency run (60)")
     ap.add_argument("--raw-count", type=int, default=100_000, help="records through the raw pass-through (100,000)")
+    ap.add_argument("--faust-count", type=int, default=100_000,
+                    help="records through the faust read floor (100,000); 0 skips it")
     ap.add_argument("--micro-count", type=int, default=1000, help="notifications in the micro-benchmark (1,000)")
     ap.add_argument("--profile-seconds", type=float, default=15.0, help="py-spy duration; 0 skips the profile (15)")
     ap.add_argument("--rebalance-count", type=int, default=3000, help="notifications in the rebalance run; 0 skips")
@@ -185,6 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     progress(f"raw ceiling: {args.raw_count:,} records")
     raw = asyncio.run(run_raw(settings, args.raw_count, progress))
     show(raw.lines())
+    faust: FaustFloor | None = None
+    if args.faust_count:
+        progress(f"faust read floor: {args.faust_count:,} records")
+        faust = run_faust_floor(settings, args.faust_count)
+        show(faust.lines())
     progress(f"micro-benchmark: {args.micro_count:,} notifications in-process")
     micro = asyncio.run(run_micro(args.micro_count, args.seed))
     show(micro.lines())
@@ -193,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     kw = {"batch_size": args.batch_size, "progress": progress, "keep": args.keep, **mix}
     sat = run_pipeline("saturated 1 worker", records, **kw)
     show(sat.lines())
-    show(_floor(raw, micro, sat).lines())
+    show(_floor(raw, micro, sat, faust).lines())
     fixed_count = int(args.rate * args.duration)
     fixed = run_pipeline(f"fixed {args.rate:g}/s", night(fixed_count, args.seed + 1, **mix), rate=args.rate,
                          **kw)
@@ -226,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     took = time.monotonic() - progress.t0
     show([f"whole benchmark: {took / 60:.1f} min"])
     if not args.no_append:
-        _append([*header, *_table(raw, sat, fixed, scale, rebalance, micro), "", "```text", *lines, "```"])
+        _append([*header, *_table(raw, sat, fixed, scale, rebalance, micro, faust), "", "```text", *lines, "```"])
         progress(f"appended to {DOC.relative_to(ROOT)}")
 
 

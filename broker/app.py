@@ -49,7 +49,7 @@ from schemas.codec import Codec
 from schemas.kafka_auth import KafkaAuth
 from schemas.registry import SchemaRegistry
 
-__all__ = ["create_app", "run_worker"]
+__all__ = ["Stage", "create_app", "faust_app", "run_worker", "serve_stage"]
 
 log = get_logger("worker")
 _GAUGE_EVERY = 60.0  # seconds between recomputations of the open-clock gauges (each a pass over every open clock)
@@ -201,29 +201,21 @@ async def _settle(app: faust.App, name: str, items: list[tuple[Any, contextvars.
         event.ack()
 
 
-def create_app(settings: Settings, *, schools: dict[str, School] | None = None) -> faust.App:
-    """Build the worker application for one topic prefix."""
-    configure_logging(json=settings.log_json)
-    structlog.contextvars.bind_contextvars(worker=settings.worker_id)
+def faust_app(settings: Settings, group: str, datadir: Path, *, partitions: int, replication: int) -> faust.App:
+    """The worker's faust application (no agents yet), with faust patched as the worker runs it (see
+    `broker._faust_patches`): at-least-once, acks=all, the fetch tuning, the drain loop's hand-over."""
     _faust_patches.apply()
     _faust_patches.require_compiled_streams()
     _faust_patches.patch_drain(direct=settings.direct_delivery)
     _faust_patches.tune_fetch(min_bytes=settings.fetch_min_bytes, max_wait_ms=settings.fetch_max_wait_ms)
-    cat = catalogue(settings.topic_prefix)
-    codec = Codec(SchemaRegistry(settings.registry_url))
-    secret = settings.identity_secret.get_secret_value().encode()
-    datadir = Path(settings.worker_data_dir).resolve() / settings.topic_prefix
-    datadir.mkdir(parents=True, exist_ok=True)
-    group = f"{settings.topic_prefix}-worker"
-    auth = settings.kafka_auth()
-    app = faust.App(
+    return faust.App(
         group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store=settings.table_store,
         datadir=str(datadir),
         web_enabled=False,
-        topic_replication_factor=cat.replication(settings.profile),
-        topic_partitions=cat.spec("internal.accepted").partitions,
+        topic_replication_factor=replication,
+        topic_partitions=partitions,
         processing_guarantee="at_least_once",
         producer_acks=-1,
         producer_linger=0.005,  # batch the sends of a settled batch into few produce requests
@@ -235,8 +227,35 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
-        **_faust_credentials(auth),
+        **_faust_credentials(settings.kafka_auth()),
     )
+
+
+def serve_stage(app: faust.App, name: str, topic: Any, stage: Stage, settings: Settings) -> None:
+    """Serve one stage from `topic` as the worker serves its own (an agent of concurrency 1 over `_serve`'s
+    batching, offset guard and acknowledgements), with a progress of its own: for a stage outside the worker
+    (`benchmarks.faust_floor`: what faust and this loop cost a record with no work)."""
+    progress = _Progress(settings.kafka_bootstrap, app.conf.id, settings.kafka_auth())
+
+    async def agent(stream: faust.StreamT[bytes]) -> None:
+        await _serve(app, name, stream, stage, progress, batch=settings.batch_size)
+
+    app.agent(topic, concurrency=1, name=name)(agent)
+
+
+def create_app(settings: Settings, *, schools: dict[str, School] | None = None) -> faust.App:
+    """Build the worker application for one topic prefix."""
+    configure_logging(json=settings.log_json)
+    structlog.contextvars.bind_contextvars(worker=settings.worker_id)
+    cat = catalogue(settings.topic_prefix)
+    codec = Codec(SchemaRegistry(settings.registry_url))
+    secret = settings.identity_secret.get_secret_value().encode()
+    datadir = Path(settings.worker_data_dir).resolve() / settings.topic_prefix
+    datadir.mkdir(parents=True, exist_ok=True)
+    group = f"{settings.topic_prefix}-worker"
+    auth = settings.kafka_auth()
+    app = faust_app(settings, group, datadir, partitions=cat.spec("internal.accepted").partitions,
+                    replication=cat.replication(settings.profile))
     progress = _Progress(settings.kafka_bootstrap, group, auth)
     shorts = ["internal.accepted", "audit", "deadletter", "feedback.rejections", "feedback.acknowledgements",
               "sla.events", *ROUTE_TOPICS.values()]

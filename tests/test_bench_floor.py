@@ -25,3 +25,14 @@ def test_the_floor_adds_the_clients_share_to_the_python_and_bounds_notifications
     assert f.machinery_us == pytest.approx(755)
     assert "at most 514 notifications/s" in f.lines()[0]
     assert "755 us (28%)" in f.lines()[1]
+
+
+def test_faust_reading_takes_the_bare_consumers_place_in_the_floor_and_the_rest_is_the_machinery() -> None:
+    """With faust's 100 us a record read in place of the bare consumer's 5 us, 4 reads add 380 us: a 2,325 us
+    floor (at most 430 notifications/s), and 375 us of the 2,700 spent is left to the rest of the machinery."""
+    f = Floor(python_us=1500, written=17, read=4, produce_us=25, consume_us=5, measured_us=2700, faust_read_us=100)
+    assert f.faust_floor_us == pytest.approx(2325)
+    assert f.machinery_us == pytest.approx(375)
+    lines = f.lines()
+    assert "at most 430 notifications/s" in lines[1]
+    assert "375 us (14%)" in lines[2]
