@@ -118,7 +118,8 @@ def run_faust_floor(settings: Settings, count: int = 100_000, work_ms: float = 5
     topic = asyncio.run(_topic(settings, count))
     try:
         out = subprocess.run([sys.executable, "-m", "benchmarks.faust_floor", "--child", topic, str(count),
-                              str(work_ms)], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+                              str(work_ms)], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s,
+                             env={**os.environ, "MASH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap})
     finally:
         asyncio.run(_drop(settings, topic))
     found = _RESULT.search(out.stdout + out.stderr)  # faust redirects a worker's stdout into its log (stderr)
