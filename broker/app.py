@@ -224,6 +224,14 @@ def faust_app(settings: Settings, group: str, datadir: Path, *, partitions: int,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=3600.0,
+        # No standby replicas (faust's default is 1). A standby store can skip changelog records: faust's recovery
+        # resumes the standby partitions, then clears its changelog queue when it resumes the flow, dropping what
+        # was fetched meanwhile, and the store's offset moves past the gap. Taking a partition over, faust trusts
+        # that offset: after a rebalance under load, standby stores replayed from it came out hundreds of keys
+        # short (people, notifications, referrals, open SLA clocks). Without standbys a worker taking a partition
+        # over replays its changelog from its own store's offset, gap-free (docs/benchmarks.md, eighth pass;
+        # tests/integration/test_stores.py).
+        table_standby_replicas=0,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
