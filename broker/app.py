@@ -239,16 +239,17 @@ def faust_app(settings: Settings, group: str, datadir: Path, *, partitions: int,
     )
 
 
-def serve_stage(app: faust.App, name: str, topic: Any, stage: Stage, settings: Settings) -> None:
-    """Serve one stage from `topic` as the worker serves its own (an agent of concurrency 1 over `_serve`'s
-    batching, offset guard and acknowledgements), with a progress of its own: for a stage outside the worker
-    (`benchmarks.faust_floor`: what faust and this loop cost a record with no work)."""
-    progress = _Progress(settings.kafka_bootstrap, app.conf.id, settings.kafka_auth())
+def serve_stage(app: faust.App, name: str, topic: Any, stage: Stage, settings: Settings,
+                progress: _Progress | None = None) -> None:
+    """Serve one stage from `topic` with a faust agent of concurrency 1 (named `broker.app.<name>_agent`) over
+    `_serve`'s batching, offset guard and acknowledgements: the worker's three stages, sharing one `progress`, and
+    `benchmarks.faust_floor`'s stage that does no work (a progress of its own)."""
+    progress = progress or _Progress(settings.kafka_bootstrap, app.conf.id, settings.kafka_auth())
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
         await _serve(app, name, stream, stage, progress, batch=settings.batch_size)
 
-    app.agent(topic, concurrency=1, name=name)(agent)
+    app.agent(topic, concurrency=1, name=f"{__name__}.{name}_agent")(agent)
 
 
 def create_app(settings: Settings, *, schools: dict[str, School] | None = None) -> faust.App:
@@ -293,17 +294,9 @@ def create_app(settings: Settings, *, schools: dict[str, School] | None = None) 
     accepted_topic = app.topic(cat.name("internal.accepted"), key_type=bytes, value_type=bytes,
                                key_serializer="raw", value_serializer="raw")
 
-    @app.agent(intake_topic, concurrency=1)
-    async def intake_agent(stream: faust.StreamT[bytes]) -> None:
-        await _serve(app, "intake", stream, intake, progress, batch=settings.batch_size)
-
-    @app.agent(accepted_topic, concurrency=1)
-    async def router_agent(stream: faust.StreamT[bytes]) -> None:
-        await _serve(app, "router", stream, router, progress, batch=settings.batch_size)
-
-    @app.agent(sla_topic, concurrency=1)
-    async def sla_agent(stream: faust.StreamT[bytes]) -> None:
-        await _serve(app, "sla", stream, tracker, progress, batch=settings.batch_size)
+    serve_stage(app, "intake", intake_topic, intake, settings, progress)
+    serve_stage(app, "router", accepted_topic, router, settings, progress)
+    serve_stage(app, "sla", sla_topic, tracker, settings, progress)
 
     gauged = [0.0]  # monotonic time the open-clock gauges were last computed
 
