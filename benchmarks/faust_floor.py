@@ -76,15 +76,14 @@ class _Idle:
         return [None] * len(items)
 
 
-def _child(topic: str, count: int, work_ms: float) -> None:
+def _child(topic: str, count: int, work_ms: float, datadir: str) -> None:
     """Run the faust app over `topic` until `count` records are read (in the child process)."""
     import faust
 
     from broker.app import faust_app, serve_stage
 
     settings = Settings()
-    app = faust_app(settings, f"{topic}-floor", Path(tempfile.mkdtemp(prefix="faust-floor-")), partitions=PARTITIONS,
-                    replication=1)
+    app = faust_app(settings, f"{topic}-floor", Path(datadir), partitions=PARTITIONS, replication=1)
     source = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     serve_stage(app, "floor", source, _Idle(count, work_ms / 1000), settings)
     sys.argv = sys.argv[:1]
@@ -116,10 +115,12 @@ def run_faust_floor(settings: Settings, count: int = 100_000, work_ms: float = 5
                     timeout_s: float = 300.0) -> FaustFloor:
     """Load a topic, read it through the child, delete it; the child's numbers."""
     topic = asyncio.run(_topic(settings, count))
+    env = {**os.environ, "MASH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
     try:
-        out = subprocess.run([sys.executable, "-m", "benchmarks.faust_floor", "--child", topic, str(count),
-                              str(work_ms)], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s,
-                             env={**os.environ, "MASH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap})
+        with tempfile.TemporaryDirectory(prefix="faust-floor-") as datadir:  # the child ends with os._exit
+            out = subprocess.run([sys.executable, "-m", "benchmarks.faust_floor", "--child", topic, str(count),
+                                  str(work_ms), datadir], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=timeout_s, env=env)
     finally:
         asyncio.run(_drop(settings, topic))
     found = _RESULT.search(out.stdout + out.stderr)  # faust redirects a worker's stdout into its log (stderr)
@@ -132,7 +133,7 @@ def run_faust_floor(settings: Settings, count: int = 100_000, work_ms: float = 5
 def main() -> None:
     """Print the faust read floor (or, with --child, be the measured worker)."""
     if sys.argv[1:2] == ["--child"]:
-        _child(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        _child(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
         return
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     work_ms = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0

@@ -6,8 +6,8 @@ producer), then one consumer (a consumer group, no auto-commit) takes batches, p
 second topic with an idempotent acks=all producer, awaits the acknowledgements, then commits the batch: the
 at-least-once loop of the worker. Records/s is counted from the first record fetched to the last
 acknowledgement. The process's CPU time is measured over each phase too: per record produced (the load, values
-made beforehand, a send per record), per record produced through aiokafka's batch API as the worker's outlet sends
-(`BATCH` records a round trip over the 6 partitions, into the second topic), per record consumed (the loaded
+made beforehand, a send per record), per record sent by the worker's own outlet through aiokafka's batch API
+(`BATCH` records a call over the 6 partitions, into the second topic), per record consumed (the loaded
 records read again by a group of their own, a commit a batch) and per record moved (consume -> produce -> ack ->
 commit): what a bare client spends on a record whatever else the machine does
 (`benchmarks.floor` charges it to the pipeline's records). The topics are deleted
@@ -25,12 +25,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from broker.outlet import KafkaOutlet
 from broker.settings import Settings
+from schemas.codec import Codec
+from schemas.registry import InMemoryRegistry
 
 __all__ = ["RawResult", "run_raw"]
 
@@ -67,12 +69,17 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
                             max_batch_size=512 * 1024)
 
 
+def _records(count: int) -> list[tuple[bytes, bytes]]:
+    """`count` (key, value) pairs of random bytes, made before any clock starts."""
+    return [(uuid.uuid4().bytes, os.urandom(RECORD_BYTES)) for _ in range(count)]
+
+
 async def _load(bootstrap: str, topic: str, count: int) -> tuple[float, float]:
     """Records/s and CPU us per record of the producer alone."""
     producer = _producer(bootstrap)
     await producer.start()
     try:
-        records = [(uuid.uuid4().bytes, os.urandom(RECORD_BYTES)) for _ in range(count)]
+        records = _records(count)
         t0, c0 = time.monotonic(), time.process_time()
         pending = [await producer.send(topic, key=key, value=value) for key, value in records]
         await asyncio.gather(*pending)
@@ -82,22 +89,14 @@ async def _load(bootstrap: str, topic: str, count: int) -> tuple[float, float]:
 
 
 async def _batched(bootstrap: str, topic: str, count: int) -> float:
-    """CPU us per record of the producer sending through aiokafka's batch API, as the worker's outlet does: one
-    batch per partition, BATCH records a round trip, each round trip awaited."""
-    producer = _producer(bootstrap)
-    await producer.start()
-    try:
-        records = [(uuid.uuid4().bytes, os.urandom(RECORD_BYTES)) for _ in range(count)]
+    """CPU us per record sent by the worker's own outlet (`KafkaOutlet.send_raw`: one batch per partition through
+    aiokafka's batch API, every acknowledgement awaited), BATCH records a call."""
+    records = [(topic, i % PARTITIONS, key, value, []) for i, (key, value) in enumerate(_records(count))]
+    async with KafkaOutlet(bootstrap, {}, {}, Codec(InMemoryRegistry())) as outlet:
         c0 = time.process_time()
         for start in range(0, count, BATCH):
-            batches: dict[int, Any] = {}
-            for i, (key, value) in enumerate(records[start:start + BATCH]):
-                batch = batches.get(i % PARTITIONS) or batches.setdefault(i % PARTITIONS, producer.create_batch())
-                batch.append(key=key, value=value, timestamp=None, headers=[])
-            await asyncio.gather(*[await producer.send_batch(b, topic, partition=p) for p, b in batches.items()])
+            await outlet.send_raw(records[start:start + BATCH])
         return (time.process_time() - c0) * 1e6 / count
-    finally:
-        await producer.stop()
 
 
 async def _consume(bootstrap: str, topic: str, count: int) -> float:
