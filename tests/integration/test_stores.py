@@ -22,23 +22,18 @@ from broker.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-async def _changelog(bootstrap: str, tp: TopicPartition, upto: int) -> tuple[dict[bytes, bytes], list[Any]]:
-    """A changelog partition read to its end: the latest value per key (tombstones delete), and the records
-    after offset `upto` in order."""
+async def _changelog(bootstrap: str, tp: TopicPartition) -> list[Any]:
+    """Every record of a changelog partition, in order."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
         consumer.seek(tp, 0)
-        final: dict[bytes, bytes] = {}
-        after: list[Any] = []
+        records: list[Any] = []
         while await consumer.position(tp) < end:
-            for rec in (await consumer.getmany(tp, timeout_ms=2000, max_records=5000)).get(tp, []):
-                _apply(final, rec)
-                if rec.offset > upto:
-                    after.append(rec)
-        return final, after
+            records += (await consumer.getmany(tp, timeout_ms=2000, max_records=5000)).get(tp, [])
+        return records
     finally:
         await consumer.stop()
 
@@ -50,11 +45,12 @@ def _apply(state: dict[bytes, bytes], rec: Any) -> None:
         state[rec.key] = rec.value
 
 
-def _diverged(s: Settings) -> list[str]:
+def _diverged(s: Settings, changelogs: dict[TopicPartition, list[Any]]) -> list[str]:
     """Every kept store of a worker's data dir that would be wrong if the worker took its partition over now:
     faust replays the changelog after the store's persisted offset onto the store, so the store plus that replay
     must equal the changelog's latest state (a key the store lacks or holds an old value of, and that nothing
-    after the offset rewrites, would stay wrong)."""
+    after the offset rewrites, would stay wrong). `changelogs`: each partition's records, read once for both
+    workers."""
     out = []
     for store in stores(create_app(s).tables.values()):
         if not store.path.exists():
@@ -67,9 +63,13 @@ def _diverged(s: Settings) -> list[str]:
             promoted = {k: v for k, v in db.items() if k != store.offset_key}
         finally:
             db.close()
-        final, after = asyncio.run(_changelog(s.kafka_bootstrap, store.tp, int(raw)))
-        for rec in after:
-            _apply(promoted, rec)
+        if store.tp not in changelogs:
+            changelogs[store.tp] = asyncio.run(_changelog(s.kafka_bootstrap, store.tp))
+        final: dict[bytes, bytes] = {}
+        for rec in changelogs[store.tp]:
+            _apply(final, rec)
+            if rec.offset > int(raw):
+                _apply(promoted, rec)
         wrong = [k for k in final.keys() | promoted.keys() if promoted.get(k) != final.get(k)]
         if wrong:
             missing = sum(1 for k in wrong if k not in promoted)
@@ -87,9 +87,10 @@ def test_no_store_skips_changelog_records_through_a_rebalance_under_load() -> No
     try:
         assert result.checks.lost == 0
         diverged = []
+        changelogs: dict[TopicPartition, list[Any]] = {}
         for worker in ("w1", "w2"):
             s = Settings(topic_prefix=result.prefix, worker_data_dir=str(base / worker))
-            diverged += [f"{worker} {d}" for d in _diverged(s)]
+            diverged += [f"{worker} {d}" for d in _diverged(s, changelogs)]
         assert diverged == []
     finally:
         asyncio.run(delete_prefix(Settings(topic_prefix=result.prefix)))
